@@ -1,0 +1,103 @@
+"""Reading what an LLM provider answers: the provider's envelope, then our JSON contract."""
+
+import json
+import math
+import re
+
+ANALYSIS_KEYS = ("clarity", "summary", "strengths", "risks", "next_action")
+MAX_LIST_ITEMS = 8
+MAX_TEXT = 2000
+
+_FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)
+
+
+class UnusableAnswer(ValueError):
+    """The provider answered, but not with something we can use."""
+
+
+def parse_provider_body(provider_type, body):
+    """Return (content, tokens_in, tokens_out) from a provider's JSON body.
+
+    Anthropic's Messages API and the OpenAI chat-completions shape (OpenAI, Groq and every
+    OpenAI-compatible server) are understood; anything else is an unusable answer.
+    """
+    if not isinstance(body, dict):
+        raise UnusableAnswer("The provider's answer is not a JSON object.")
+    usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+    if provider_type == "anthropic":
+        blocks = body.get("content")
+        if not isinstance(blocks, list):
+            raise UnusableAnswer("The provider's answer has no content.")
+        content = "".join(
+            b.get("text", "") for b in blocks if isinstance(b, dict) and b.get("type") == "text"
+        )
+        tokens_in, tokens_out = usage.get("input_tokens"), usage.get("output_tokens")
+    else:
+        choices = body.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise UnusableAnswer("The provider's answer has no choices.")
+        message = choices[0].get("message") or {}
+        content = message.get("content") if isinstance(message, dict) else None
+        tokens_in, tokens_out = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    if not isinstance(content, str) or not content.strip():
+        raise UnusableAnswer("The provider's answer is empty.")
+    return content, _int(tokens_in), _int(tokens_out)
+
+
+def _int(value):
+    try:
+        return max(int(value or 0), 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def extract_json_object(text):
+    """The first JSON object in ``text``: bare, inside code fences or surrounded by prose."""
+    if not isinstance(text, str) or not text.strip():
+        raise UnusableAnswer("The AI answer is empty.")
+    candidates = [m.group(1) for m in _FENCE.finditer(text)] + [text]
+    decoder = json.JSONDecoder()
+    for candidate in candidates:
+        for match in re.finditer(r"\{", candidate):
+            try:
+                obj, _end = decoder.raw_decode(candidate, match.start())
+            except ValueError:
+                continue
+            if isinstance(obj, dict):
+                return obj
+    raise UnusableAnswer("The AI answer contains no JSON object.")
+
+
+def _clean_text(value, field):
+    if not isinstance(value, str):
+        raise UnusableAnswer("The AI answer's '%s' is not text." % field)
+    return value.strip()[:MAX_TEXT]
+
+
+def _clean_list(value, field):
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise UnusableAnswer("The AI answer's '%s' is not a list of texts." % field)
+    return [v.strip()[:500] for v in value if v.strip()][:MAX_LIST_ITEMS]
+
+
+def parse_analysis(content):
+    """Validate the lead analysis contract; raise UnusableAnswer when it does not hold."""
+    obj = extract_json_object(content)
+    missing = [k for k in ANALYSIS_KEYS if k not in obj]
+    if missing:
+        raise UnusableAnswer("The AI answer misses: %s." % ", ".join(missing))
+    clarity = obj["clarity"]
+    if isinstance(clarity, bool) or not isinstance(clarity, (int, float)):
+        raise UnusableAnswer("The AI answer's clarity is not a number.")
+    if math.isnan(clarity) or not 0 <= clarity <= 100:
+        raise UnusableAnswer("The AI answer's clarity %s is not between 0 and 100." % clarity)
+    summary = _clean_text(obj["summary"], "summary")
+    if not summary:
+        raise UnusableAnswer("The AI answer's summary is empty.")
+    return {
+        "clarity": float(clarity),
+        "summary": summary,
+        "strengths": _clean_list(obj["strengths"], "strengths"),
+        "risks": _clean_list(obj["risks"], "risks"),
+        "next_action": _clean_text(obj["next_action"], "next_action"),
+    }

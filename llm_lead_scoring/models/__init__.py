@@ -1,0 +1,5 @@
+from . import llm_provider
+from . import llm_service
+from . import crm_lead
+from . import crm_lead_score_history
+from . import res_config_settings

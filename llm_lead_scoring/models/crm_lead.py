@@ -1,0 +1,345 @@
+import logging
+import time
+from datetime import timedelta
+
+from markupsafe import Markup, escape
+
+from odoo import _, api, fields, models
+
+_logger = logging.getLogger(__name__)
+
+# a change of one of these fields re-queues the lead (when the settings say so)
+ENRICH_TRIGGER_FIELDS = frozenset(
+    {"partner_id", "contact_name", "partner_name", "email_from", "phone", "mobile",
+     "description", "expected_revenue", "probability"}
+)
+STUCK_PROCESSING_MINUTES = 15
+RETRY_BASE_MINUTES = 5
+RETRY_MAX_MINUTES = 6 * 60
+CRON_TIME_BUDGET = 240  # seconds of work per cron run; the cron re-triggers itself for the rest
+TREND_EPSILON = 1.0
+SCORE_FIELDS = ("ai_probability_score", "ai_completeness_score", "ai_clarity_score",
+                "ai_engagement_score")
+
+
+class CrmLead(models.Model):
+    _inherit = "crm.lead"
+
+    # AI scores
+    ai_probability_score = fields.Float(
+        string="AI Score", digits=(16, 1), readonly=True, copy=False, index="btree_not_null",
+        help="Weighted AI score (0-100) of completeness, clarity and engagement.")
+    ai_completeness_score = fields.Float(string="Completeness", digits=(16, 1), readonly=True, copy=False)
+    ai_clarity_score = fields.Float(string="Clarity", digits=(16, 1), readonly=True, copy=False)
+    ai_engagement_score = fields.Float(string="Engagement", digits=(16, 1), readonly=True, copy=False)
+    ai_score_trend = fields.Selection(
+        [("new", "New"), ("up", "Up"), ("down", "Down"), ("stable", "Stable")],
+        string="AI Score Trend", readonly=True, copy=False)
+    ai_score_method = fields.Selection(
+        [("rules", "Rules"), ("llm", "Rules + LLM")], string="Scoring Method", readonly=True, copy=False)
+    # AI analysis
+    ai_analysis_summary = fields.Text(string="AI Summary", readonly=True, copy=False)
+    ai_strengths = fields.Text(string="Strengths", readonly=True, copy=False)
+    ai_risks = fields.Text(string="Risks", readonly=True, copy=False)
+    ai_next_action = fields.Char(string="AI Next Action", readonly=True, copy=False)
+    ai_enrichment_data = fields.Json(string="AI Enrichment Data", readonly=True, copy=False)
+    # Enrichment state
+    ai_enrichment_status = fields.Selection(
+        [("pending", "Pending"), ("processing", "Processing"), ("completed", "Completed"),
+         ("failed", "Failed")],
+        string="AI Status", readonly=True, copy=False, index=True)
+    ai_last_enrichment_date = fields.Datetime(string="Last AI Scoring", readonly=True, copy=False)
+    ai_enrichment_error = fields.Char(string="AI Error", readonly=True, copy=False)
+    ai_enrichment_attempts = fields.Integer(string="AI Attempts", readonly=True, copy=False)
+    ai_next_retry_date = fields.Datetime(string="AI Next Retry", readonly=True, copy=False)
+    ai_processing_since = fields.Datetime(readonly=True, copy=False)
+    auto_enrich = fields.Boolean(
+        string="Auto AI Scoring", default=True, copy=False,
+        help="Re-score this lead automatically when its data changes.")
+    ai_score_history_ids = fields.One2many(
+        "crm.lead.score.history", "lead_id", string="AI Score History", readonly=True)
+
+    def init(self):
+        super().init()
+        # the cron's backlog query must stay cheap with a million completed leads
+        self.env.cr.execute(
+            """CREATE INDEX IF NOT EXISTS crm_lead_ai_backlog_idx ON crm_lead (id)
+               WHERE ai_enrichment_status IN ('pending', 'failed', 'processing')""")
+
+    # ------------------------------------------------------------
+    # ORM
+    # ------------------------------------------------------------
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        config = self.env["llm.service"].get_config()
+        queue = config["auto_enrich_enabled"] and config["auto_enrich_new_leads"]
+        if queue:
+            for vals in vals_list:
+                if vals.get("auto_enrich", True) and not vals.get("ai_enrichment_status"):
+                    vals["ai_enrichment_status"] = "pending"
+        leads = super().create(vals_list)
+        if queue:
+            self._ai_trigger_cron_on_commit()
+        return leads
+
+    def write(self, vals):
+        changed = ENRICH_TRIGGER_FIELDS.intersection(vals)
+        if not changed or "ai_enrichment_status" in vals:
+            return super().write(vals)
+        if changed == {"probability"} and vals["probability"] in (0, 100):
+            return super().write(vals)  # won or lost: nothing left to score
+        config = self.env["llm.service"].get_config()
+        if not (config["auto_enrich_enabled"] and config["auto_enrich_on_update"]):
+            return super().write(vals)
+        to_queue = self.filtered(lambda lead: lead.auto_enrich and lead.active
+                                 and lead.ai_enrichment_status != "processing")
+        if to_queue == self:
+            # same UPDATE statement: no query added
+            res = super().write(dict(vals, ai_enrichment_status="pending", ai_enrichment_attempts=0))
+        else:
+            res = super().write(vals)
+            if to_queue:
+                super(CrmLead, to_queue).write({"ai_enrichment_status": "pending",
+                                                "ai_enrichment_attempts": 0})
+        if to_queue:
+            self._ai_trigger_cron_on_commit()
+        return res
+
+    def _ai_trigger_cron_on_commit(self):
+        """Ask the scoring cron to run soon, once per transaction, when it commits."""
+        cr = self.env.cr
+        if cr.precommit.data.get("llm_lead_scoring.trigger"):
+            return
+        cr.precommit.data["llm_lead_scoring.trigger"] = True
+        env = self.env
+
+        def trigger():
+            cron = env.ref("llm_lead_scoring.ir_cron_llm_lead_scoring_enrich", raise_if_not_found=False)
+            if cron:
+                cron.sudo()._trigger()
+            cr.precommit.data.pop("llm_lead_scoring.trigger", None)
+
+        cr.precommit.add(trigger)
+
+    # ------------------------------------------------------------
+    # ACTIONS
+    # ------------------------------------------------------------
+
+    def action_ai_score_now(self):
+        """Score this lead now (the user asked for it) and tell the result."""
+        self.ensure_one()
+        self.check_access_rights("write")
+        self.check_access_rule("write")
+        self._ai_enrich(self)
+        self.invalidate_recordset()
+        if self.ai_enrichment_status == "failed":
+            params = {"type": "warning", "title": _("AI scoring failed"),
+                      "message": _("%(error)s The lead keeps its rule-based scores and will be "
+                                   "retried automatically.", error=self.ai_enrichment_error),
+                      "sticky": True}
+        else:
+            params = {"type": "success", "title": _("AI score: %(score)s", score=round(self.ai_probability_score)),
+                      "message": self.ai_analysis_summary or ""}
+        params["next"] = {"type": "ir.actions.client", "tag": "soft_reload"}
+        return {"type": "ir.actions.client", "tag": "display_notification", "params": params}
+
+    def action_ai_queue(self):
+        """Queue the selected leads for background scoring."""
+        self.check_access_rights("write")
+        self.check_access_rule("write")
+        leads = self.filtered(lambda lead: lead.ai_enrichment_status != "processing")
+        super(CrmLead, leads).write({"ai_enrichment_status": "pending", "ai_enrichment_attempts": 0,
+                                     "ai_next_retry_date": False})
+        self._ai_trigger_cron_on_commit()
+        return {"type": "ir.actions.client", "tag": "display_notification", "params": {
+            "type": "info", "title": _("Queued for AI scoring"),
+            "message": _("%(count)s leads will be scored in the background within a minute.",
+                         count=len(leads)),
+            "next": {"type": "ir.actions.client", "tag": "soft_reload"}}}
+
+    # ------------------------------------------------------------
+    # BUSINESS: background enrichment
+    # ------------------------------------------------------------
+
+    @api.model
+    def _cron_enrich_leads(self, time_budget=CRON_TIME_BUDGET):
+        """Score the backlog in batches; several workers can run it at once.
+
+        Each batch is locked with FOR UPDATE SKIP LOCKED, marked processing and committed,
+        scored (HTTP in worker threads), written and committed.
+        """
+        config = self.env["llm.service"].get_config()
+        if not config["auto_enrich_enabled"]:
+            return
+        self._ai_requeue_stuck()
+        started = time.monotonic()
+        auto_commit = not self.env.registry.in_test_mode()
+        while True:
+            leads = self._ai_lock_batch(config["batch_size"], config["max_attempts"])
+            if not leads:
+                break
+            super(CrmLead, leads).write({"ai_enrichment_status": "processing",
+                                         "ai_processing_since": fields.Datetime.now()})
+            if auto_commit:
+                # release the row locks: the leads are marked processing, no other worker takes them
+                self.env.cr.commit()
+            self._ai_enrich(leads)
+            if auto_commit:
+                # one batch done: keep its results even if a later batch fails
+                self.env.cr.commit()
+            if time.monotonic() - started > time_budget:
+                self.env.ref("llm_lead_scoring.ir_cron_llm_lead_scoring_enrich")._trigger()
+                break
+
+    @api.model
+    def _ai_lock_batch(self, batch_size, max_attempts):
+        self.flush_model(["ai_enrichment_status", "ai_enrichment_attempts", "ai_next_retry_date",
+                          "active"])
+        self.env.cr.execute(
+            """SELECT id FROM crm_lead
+                WHERE active
+                  AND (ai_enrichment_status = 'pending'
+                       OR (ai_enrichment_status = 'failed'
+                           AND ai_enrichment_attempts < %s
+                           AND COALESCE(ai_next_retry_date, '1970-01-01') <= (now() at time zone 'UTC')))
+             ORDER BY ai_enrichment_status = 'failed', id
+                LIMIT %s
+                  FOR UPDATE SKIP LOCKED""",
+            [max_attempts, batch_size],
+        )
+        return self.browse([row[0] for row in self.env.cr.fetchall()])
+
+    @api.model
+    def _ai_requeue_stuck(self):
+        """Leads left in processing by a crashed worker go back to the queue."""
+        self.flush_model(["ai_enrichment_status", "ai_processing_since"])
+        self.env.cr.execute(
+            """UPDATE crm_lead SET ai_enrichment_status = 'pending'
+                WHERE ai_enrichment_status = 'processing'
+                  AND (ai_processing_since IS NULL
+                       OR ai_processing_since < (now() at time zone 'UTC') - interval '%s minutes')
+            RETURNING id""" % STUCK_PROCESSING_MINUTES)
+        ids = [row[0] for row in self.env.cr.fetchall()]
+        if ids:
+            _logger.warning("AI scoring: %s leads stuck in processing were re-queued", len(ids))
+            self.browse(ids).invalidate_recordset(["ai_enrichment_status"])
+
+    @api.model
+    def _ai_enrich(self, leads, use_llm=True, post_notes=True):
+        """Score ``leads`` and write the results, notes and history in batch.
+
+        Queries per batch: a constant for reading and scoring, one UPDATE per lead, one
+        INSERT for the history and one for the notes.
+        """
+        outcomes = self.env["llm.service"]._score_leads(leads, use_llm=use_llm)
+        now = fields.Datetime.now()
+        max_attempts = self.env["llm.service"].get_config()["max_attempts"]
+        history_vals, notes = [], {}
+        for lead in leads:
+            outcome = outcomes[lead.id]
+            score = outcome["calculated_score"]
+            previous = lead.ai_probability_score if lead.ai_last_enrichment_date else None
+            trend = self._ai_trend(previous, score)
+            analysis = outcome["analysis"] or {}
+            vals = {
+                "ai_probability_score": score,
+                "ai_completeness_score": outcome["completeness"]["score"],
+                "ai_clarity_score": outcome["clarity"]["score"],
+                "ai_engagement_score": outcome["engagement"]["score"],
+                "ai_score_trend": trend,
+                "ai_score_method": outcome["method"],
+                "ai_analysis_summary": outcome["summary"],
+                "ai_enrichment_data": self._ai_enrichment_payload(outcome, now),
+                "ai_last_enrichment_date": now,
+                "ai_processing_since": False,
+            }
+            if analysis:
+                vals.update(ai_strengths="\n".join(analysis["strengths"]),
+                            ai_risks="\n".join(analysis["risks"]),
+                            ai_next_action=analysis["next_action"])
+            if outcome["failed"]:
+                attempts = lead.ai_enrichment_attempts + 1
+                delay = min(RETRY_BASE_MINUTES * 2 ** (attempts - 1), RETRY_MAX_MINUTES)
+                vals.update(ai_enrichment_status="failed", ai_enrichment_error=outcome["error"],
+                            ai_enrichment_attempts=attempts,
+                            ai_next_retry_date=now + timedelta(minutes=delay) if attempts < max_attempts else False)
+            else:
+                vals.update(ai_enrichment_status="completed", ai_enrichment_error=False,
+                            ai_enrichment_attempts=0, ai_next_retry_date=False)
+            super(CrmLead, lead).write(vals)
+            if trend != "stable":
+                history_vals.append({
+                    "lead_id": lead.id, "score": score, "previous_score": previous or 0.0,
+                    "trend": trend, "method": outcome["method"],
+                    "reason": self.env.context.get("ai_score_reason") or "enrichment",
+                })
+            if post_notes:
+                notes[lead.id] = self._ai_note_body(vals, outcome, trend, previous)
+        self.env["crm.lead.score.history"].sudo().create(history_vals)
+        if notes:
+            leads._message_log_batch(notes)
+        return outcomes
+
+    @api.model
+    def _ai_trend(self, previous, score):
+        if previous is None:
+            return "new"
+        if score - previous >= TREND_EPSILON:
+            return "up"
+        if previous - score >= TREND_EPSILON:
+            return "down"
+        return "stable"
+
+    @api.model
+    def _ai_enrichment_payload(self, outcome, now):
+        return {
+            "scores": {
+                "probability": outcome["calculated_score"],
+                "completeness": outcome["completeness"]["score"],
+                "clarity": outcome["clarity"]["score"],
+                "engagement": outcome["engagement"]["score"],
+            },
+            "weights": outcome["weights"],
+            "method": outcome["method"],
+            "analysis": {
+                "completeness": outcome["completeness"]["analysis"],
+                "critical_missing": outcome["completeness"]["critical_missing"],
+                "clarity": outcome["clarity"]["analysis"],
+                "clarity_signals": outcome["clarity"].get("signals"),
+                "engagement": outcome["engagement"]["analysis"],
+                "llm": outcome["analysis"],
+            },
+            "sent": outcome["sent"],
+            "llm": outcome["llm"],
+            "error": outcome["error"],
+            "timestamp": fields.Datetime.to_string(now),
+        }
+
+    @api.model
+    def _ai_note_body(self, vals, outcome, trend, previous):
+        trend_label = dict(self._fields["ai_score_trend"].selection)[trend]
+        parts = [
+            Markup("<p><b>%s</b> %s/100 (%s%s)</p>") % (
+                _("AI score:"), round(vals["ai_probability_score"]), trend_label,
+                "" if previous is None else _(", was %(p)s", p=round(previous))),
+            Markup("<p>%s</p>") % _(
+                "Completeness %(c)s, clarity %(cl)s, engagement %(e)s.",
+                c=round(vals["ai_completeness_score"]), cl=round(vals["ai_clarity_score"]),
+                e=round(vals["ai_engagement_score"])),
+            Markup("<p>%s</p>") % escape(vals["ai_analysis_summary"] or ""),
+        ]
+        if outcome["failed"]:
+            parts.append(Markup("<p>%s</p>") % _(
+                "AI call failed: %(error)s It will be retried.", error=outcome["error"]))
+        return Markup("").join(parts)
+
+    @api.model
+    def _ai_score_all_by_rules(self, batch_size=1000):
+        """Score every lead by rules (at install), in batches, without chatter notes."""
+        lead_ids = self.with_context(active_test=False).search([], order="id").ids
+        leads_model = self.with_context(ai_score_reason="install")
+        for start in range(0, len(lead_ids), batch_size):
+            leads = leads_model.browse(lead_ids[start:start + batch_size])
+            self._ai_enrich(leads, use_llm=False, post_notes=False)
+            leads.invalidate_recordset()
