@@ -234,6 +234,7 @@ def execute_with_failover(requests_in_order, sleep=time.sleep):
                 "provider": result["provider"],
                 "model": result["model"],
                 "success": result["success"],
+                "error": result["error"],
                 "error_kind": result["error_kind"],
                 "tokens_in": result["tokens_in"],
                 "tokens_out": result["tokens_out"],

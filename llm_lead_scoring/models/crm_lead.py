@@ -1,7 +1,9 @@
 import logging
+import threading
 import time
 from datetime import timedelta
 
+import psycopg2
 from markupsafe import Markup, escape
 
 from odoo import _, api, fields, models
@@ -172,11 +174,16 @@ class CrmLead(models.Model):
         config = self.env["llm.service"].get_config()
         if not config["auto_enrich_enabled"]:
             return
-        self._ai_requeue_stuck()
         started = time.monotonic()
-        auto_commit = not self.env.registry.in_test_mode()
+        # same guard as crm's PLS: never commit inside a test transaction
+        auto_commit = not (self.env.registry.in_test_mode()
+                           or getattr(threading.current_thread(), "testing", False))
+        self._ai_requeue_stuck()
+        if auto_commit:
+            self.env.cr.commit()  # the re-queued leads are visible to the other workers
         while True:
-            leads = self._ai_lock_batch(config["batch_size"], config["max_attempts"])
+            leads = self._ai_lock_batch(config["batch_size"], config["max_attempts"],
+                                        retry_on_conflict=auto_commit)
             if not leads:
                 break
             super(CrmLead, leads).write({"ai_enrichment_status": "processing",
@@ -193,22 +200,33 @@ class CrmLead(models.Model):
                 break
 
     @api.model
-    def _ai_lock_batch(self, batch_size, max_attempts):
+    def _ai_lock_batch(self, batch_size, max_attempts, retry_on_conflict=False):
+        """Lock the next batch of the backlog, skipping rows another worker holds."""
         self.flush_model(["ai_enrichment_status", "ai_enrichment_attempts", "ai_next_retry_date",
                           "active"])
-        self.env.cr.execute(
-            """SELECT id FROM crm_lead
-                WHERE active
-                  AND (ai_enrichment_status = 'pending'
-                       OR (ai_enrichment_status = 'failed'
-                           AND ai_enrichment_attempts < %s
-                           AND COALESCE(ai_next_retry_date, '1970-01-01') <= (now() at time zone 'UTC')))
-             ORDER BY ai_enrichment_status = 'failed', id
-                LIMIT %s
-                  FOR UPDATE SKIP LOCKED""",
-            [max_attempts, batch_size],
-        )
-        return self.browse([row[0] for row in self.env.cr.fetchall()])
+        for attempt in range(5):
+            try:
+                with self.env.cr.savepoint(flush=False):
+                    self.env.cr.execute(
+                        """SELECT id FROM crm_lead
+                            WHERE active
+                              AND (ai_enrichment_status = 'pending'
+                                   OR (ai_enrichment_status = 'failed'
+                                       AND ai_enrichment_attempts < %s
+                                       AND COALESCE(ai_next_retry_date, '1970-01-01') <= %s))
+                         ORDER BY ai_enrichment_status = 'failed', id
+                            LIMIT %s
+                              FOR UPDATE SKIP LOCKED""",
+                        [max_attempts, fields.Datetime.now(), batch_size],
+                    )
+                    return self.browse([row[0] for row in self.env.cr.fetchall()])
+            except psycopg2.errors.SerializationFailure:
+                # another worker committed rows newer than our snapshot (REPEATABLE READ)
+                if not retry_on_conflict or attempt == 4:
+                    raise
+                # nothing is pending here: a new transaction gives a fresh snapshot
+                self.env.cr.commit()
+        return self.browse()
 
     @api.model
     def _ai_requeue_stuck(self):
@@ -217,9 +235,9 @@ class CrmLead(models.Model):
         self.env.cr.execute(
             """UPDATE crm_lead SET ai_enrichment_status = 'pending'
                 WHERE ai_enrichment_status = 'processing'
-                  AND (ai_processing_since IS NULL
-                       OR ai_processing_since < (now() at time zone 'UTC') - interval '%s minutes')
-            RETURNING id""" % STUCK_PROCESSING_MINUTES)
+                  AND (ai_processing_since IS NULL OR ai_processing_since < %s)
+            RETURNING id""",
+            [fields.Datetime.now() - timedelta(minutes=STUCK_PROCESSING_MINUTES)])
         ids = [row[0] for row in self.env.cr.fetchall()]
         if ids:
             _logger.warning("AI scoring: %s leads stuck in processing were re-queued", len(ids))
@@ -270,7 +288,7 @@ class CrmLead(models.Model):
             super(CrmLead, lead).write(vals)
             if trend != "stable":
                 history_vals.append({
-                    "lead_id": lead.id, "score": score, "previous_score": previous or 0.0,
+                    "lead_id": lead.id, "date": now, "score": score, "previous_score": previous or 0.0,
                     "trend": trend, "method": outcome["method"],
                     "reason": self.env.context.get("ai_score_reason") or "enrichment",
                 })

@@ -4,11 +4,12 @@ from odoo import api, fields, models
 class CrmLeadScoreHistory(models.Model):
     _name = "crm.lead.score.history"
     _description = "Lead AI Score History"
-    _order = "create_date desc, id desc"
+    _order = "date desc, id desc"
     _rec_name = "lead_id"
 
     lead_id = fields.Many2one("crm.lead", string="Lead", required=True, ondelete="cascade", index=True)
     company_id = fields.Many2one(related="lead_id.company_id", store=True)
+    date = fields.Datetime(required=True, default=fields.Datetime.now, index=True)
     score = fields.Float(digits=(16, 1), required=True)
     previous_score = fields.Float(digits=(16, 1))
     change = fields.Float(digits=(16, 1), compute="_compute_change", store=True)

@@ -20,15 +20,6 @@ DEFAULT_MODELS = {
     "openai_compatible": "llama3.2",
 }
 ANTHROPIC_VERSION = "2023-06-01"
-# usage counters, incremented in SQL so that concurrent workers never lose an update
-USAGE_COUNTERS = (
-    "request_count",
-    "failure_count",
-    "invalid_answer_count",
-    "tokens_in",
-    "tokens_out",
-    "total_latency_ms",
-)
 
 
 class LlmProvider(models.Model):
@@ -77,36 +68,20 @@ class LlmProvider(models.Model):
     company_id = fields.Many2one(
         "res.company", string="Company", default=lambda self: self.env.company, index=True
     )
-    # Usage
-    request_count = fields.Integer(string="Requests", readonly=True, copy=False)
-    failure_count = fields.Integer(string="Failures", readonly=True, copy=False)
-    invalid_answer_count = fields.Integer(string="Invalid Answers", readonly=True, copy=False)
-    tokens_in = fields.Integer(string="Tokens In", readonly=True, copy=False)
-    tokens_out = fields.Integer(string="Tokens Out", readonly=True, copy=False)
-    total_latency_ms = fields.Integer(readonly=True, copy=False)
+    # Usage (aggregated from llm.provider.usage: append-only, so concurrent workers never conflict)
+    usage_ids = fields.One2many("llm.provider.usage", "provider_id", string="Usage Log")
+    request_count = fields.Integer(string="Requests", compute="_compute_usage_stats")
+    failure_count = fields.Integer(string="Failures", compute="_compute_usage_stats")
+    invalid_answer_count = fields.Integer(string="Invalid Answers", compute="_compute_usage_stats")
+    tokens_in = fields.Integer(string="Tokens In", compute="_compute_usage_stats")
+    tokens_out = fields.Integer(string="Tokens Out", compute="_compute_usage_stats")
     cost_per_1k_tokens = fields.Float(
-        string="Cost per 1k Tokens", digits=(16, 6), help="Optional, to follow the running cost."
-    )
+        string="Cost per 1k Tokens", digits=(16, 6), help="Optional, to follow the running cost.")
     total_cost = fields.Float(string="Running Cost", compute="_compute_usage_stats", digits=(16, 4))
     avg_latency_ms = fields.Integer(string="Average Latency (ms)", compute="_compute_usage_stats")
     success_rate = fields.Float(string="Success Rate (%)", compute="_compute_usage_stats")
-    last_used = fields.Datetime(readonly=True, copy=False)
-    last_error = fields.Char(readonly=True, copy=False)
-
-    _sql_constraints = [
-        (
-            "temperature_range",
-            "CHECK(temperature >= 0 AND temperature <= 2)",
-            "The temperature must be between 0 and 2.",
-        ),
-        (
-            "max_tokens_range",
-            "CHECK(max_tokens >= 100 AND max_tokens <= 100000)",
-            "Max tokens must be between 100 and 100000.",
-        ),
-        ("timeout_range", "CHECK(timeout >= 5 AND timeout <= 300)", "The timeout must be between 5 and 300 seconds."),
-        ("max_retries_range", "CHECK(max_retries >= 0 AND max_retries <= 10)", "Max retries must be between 0 and 10."),
-    ]
+    last_used = fields.Datetime(compute="_compute_usage_stats")
+    last_error = fields.Char(compute="_compute_usage_stats")
 
     def init(self):
         # one active default provider per company, whatever the code path that writes it
@@ -127,16 +102,36 @@ class LlmProvider(models.Model):
             if not provider.model_name or provider.model_name in DEFAULT_MODELS.values():
                 provider.model_name = DEFAULT_MODELS.get(provider.provider_type)
 
-    @api.depends("request_count", "failure_count", "tokens_in", "tokens_out", "total_latency_ms",
-                 "cost_per_1k_tokens")
+    @api.depends("usage_ids", "cost_per_1k_tokens")
     def _compute_usage_stats(self):
+        Usage = self.env["llm.provider.usage"].sudo()
+        domain = [("provider_id", "in", self.ids)]
+        totals = {
+            provider.id: values
+            for provider, *values in Usage._read_group(
+                domain, ["provider_id"],
+                ["requests:sum", "failures:sum", "invalid_answers:sum", "tokens_in:sum",
+                 "tokens_out:sum", "latency_ms:sum", "date:max"])
+        }
+        last_errors = {
+            provider.id: Usage.browse(usage_id).last_error
+            for provider, usage_id in Usage._read_group(
+                domain + [("last_error", "!=", False)], ["provider_id"], ["id:max"])
+        }
         for provider in self:
-            ok = provider.request_count - provider.failure_count
-            provider.avg_latency_ms = provider.total_latency_ms // ok if ok > 0 else 0
-            provider.success_rate = 100.0 * ok / provider.request_count if provider.request_count else 0.0
-            provider.total_cost = (
-                (provider.tokens_in + provider.tokens_out) / 1000.0 * provider.cost_per_1k_tokens
-            )
+            requests, failures, invalid, tokens_in, tokens_out, latency, last = totals.get(
+                provider.id, (0, 0, 0, 0, 0, 0, False))
+            ok = requests - failures
+            provider.request_count = requests
+            provider.failure_count = failures
+            provider.invalid_answer_count = invalid
+            provider.tokens_in = tokens_in
+            provider.tokens_out = tokens_out
+            provider.avg_latency_ms = latency // ok if ok > 0 else 0
+            provider.success_rate = 100.0 * ok / requests if requests else 0.0
+            provider.total_cost = (tokens_in + tokens_out) / 1000.0 * provider.cost_per_1k_tokens
+            provider.last_used = last
+            provider.last_error = last_errors.get(provider.id, False)
 
     @api.constrains("temperature", "max_tokens", "timeout", "max_retries")
     def _check_ranges(self):
@@ -176,8 +171,7 @@ class LlmProvider(models.Model):
             for company_id in set(self.mapped(lambda p: vals.get("company_id", p.company_id.id))):
                 self._unset_other_defaults(company_id, exclude=self)
         res = super().write(vals)
-        if set(vals) - set(USAGE_COUNTERS) - {"last_used", "last_error"}:
-            self.env.registry.clear_cache()
+        self.env.registry.clear_cache()
         return res
 
     def unlink(self):
@@ -193,6 +187,8 @@ class LlmProvider(models.Model):
             others -= exclude
         if others:
             others.write({"is_default": False})
+            # before the new default is written: the unique index checks each statement
+            others.flush_recordset(["is_default"])
 
     # ------------------------------------------------------------
     # ACTIONS
@@ -221,7 +217,7 @@ class LlmProvider(models.Model):
         return {"type": "ir.actions.client", "tag": "display_notification", "params": notification}
 
     def action_reset_usage(self):
-        self.write({counter: 0 for counter in USAGE_COUNTERS} | {"last_error": False})
+        self.usage_ids.sudo().unlink()
 
     # ------------------------------------------------------------
     # BUSINESS
@@ -298,49 +294,36 @@ class LlmProvider(models.Model):
     @api.model
     def increment_usage(self, provider_id, requests=1, failures=0, invalid_answers=0,
                         tokens_in=0, tokens_out=0, latency_ms=0, error=None):
-        """Add usage to a provider, in SQL so that concurrent workers add up correctly."""
-        self._increment_usage_batch(
-            {
-                provider_id: {
-                    "request_count": requests,
-                    "failure_count": failures,
-                    "invalid_answer_count": invalid_answers,
-                    "tokens_in": tokens_in,
-                    "tokens_out": tokens_out,
-                    "total_latency_ms": latency_ms,
-                    "last_error": error,
-                }
-            }
-        )
+        """Add usage to a provider."""
+        self._increment_usage_batch({provider_id: {
+            "requests": requests, "failures": failures, "invalid_answers": invalid_answers,
+            "tokens_in": tokens_in, "tokens_out": tokens_out, "latency_ms": latency_ms,
+            "last_error": error}})
 
     @api.model
     def _increment_usage_batch(self, usage_by_provider):
-        """One UPDATE per provider for a whole batch of calls."""
-        for provider_id, usage in usage_by_provider.items():
-            if not provider_id:
-                continue
-            self.env.cr.execute(
-                """UPDATE llm_provider
-                      SET request_count = request_count + %(request_count)s,
-                          failure_count = failure_count + %(failure_count)s,
-                          invalid_answer_count = invalid_answer_count + %(invalid_answer_count)s,
-                          tokens_in = tokens_in + %(tokens_in)s,
-                          tokens_out = tokens_out + %(tokens_out)s,
-                          total_latency_ms = total_latency_ms + %(total_latency_ms)s,
-                          last_used = (now() at time zone 'UTC'),
-                          last_error = COALESCE(%(last_error)s, last_error)
-                    WHERE id = %(id)s""",
-                {
-                    "id": provider_id,
-                    "request_count": usage.get("request_count", 0),
-                    "failure_count": usage.get("failure_count", 0),
-                    "invalid_answer_count": usage.get("invalid_answer_count", 0),
-                    "tokens_in": usage.get("tokens_in", 0),
-                    "tokens_out": usage.get("tokens_out", 0),
-                    "total_latency_ms": usage.get("total_latency_ms", 0),
-                    "last_error": (usage.get("last_error") or None) and usage["last_error"][:250],
-                },
-            )
-        self.browse(list(usage_by_provider)).invalidate_recordset(
-            list(USAGE_COUNTERS) + ["last_used", "last_error"]
-        )
+        """One INSERT for the usage of a whole batch of calls (no UPDATE: several workers
+        recording at once never wait for, or conflict with, each other)."""
+        now = fields.Datetime.now()
+        self.env["llm.provider.usage"].sudo().create([
+            dict(usage, provider_id=provider_id, date=now,
+                 last_error=(usage.get("last_error") or False) and usage["last_error"][:250])
+            for provider_id, usage in usage_by_provider.items() if provider_id
+        ])
+
+
+class LlmProviderUsage(models.Model):
+    _name = "llm.provider.usage"
+    _description = "LLM Provider Usage"
+    _order = "date desc, id desc"
+    _log_access = False
+
+    provider_id = fields.Many2one("llm.provider", required=True, ondelete="cascade", index=True)
+    date = fields.Datetime(required=True, default=fields.Datetime.now, index=True)
+    requests = fields.Integer()
+    failures = fields.Integer()
+    invalid_answers = fields.Integer()
+    tokens_in = fields.Integer()
+    tokens_out = fields.Integer()
+    latency_ms = fields.Integer(help="Total latency of the successful requests.")
+    last_error = fields.Char()

@@ -9,7 +9,8 @@ from ..lib import answers, prompts, rules, transport
 _logger = logging.getLogger(__name__)
 
 PARAM_PREFIX = "llm_lead_scoring."
-# setting -> (type, default)
+# setting -> (type, default). Booleans follow Odoo's settings: a missing parameter is False
+# (unticking a setting deletes it); the ones on by default are set by data at install.
 CONFIG_DEFAULTS = {
     "auto_enrich_enabled": (bool, True),
     "auto_enrich_new_leads": (bool, True),
@@ -47,10 +48,10 @@ class LlmService(models.AbstractModel):
         config = {}
         for key, (kind, default) in CONFIG_DEFAULTS.items():
             raw = get_param(PARAM_PREFIX + key)
-            if raw in (None, False, ""):
+            if kind is bool:
+                config[key] = bool(raw) and raw not in ("False", "false", "0")
+            elif raw in (None, False, ""):
                 config[key] = default
-            elif kind is bool:
-                config[key] = raw not in ("False", "false", "0")
             else:
                 try:
                     config[key] = kind(raw)
@@ -134,22 +135,21 @@ class LlmService(models.AbstractModel):
                 if not call.get("provider_id"):
                     continue
                 entry = usage.setdefault(call["provider_id"], dict.fromkeys(
-                    ("request_count", "failure_count", "invalid_answer_count", "tokens_in",
-                     "tokens_out", "total_latency_ms"), 0))
-                entry["request_count"] += 1
+                    ("requests", "failures", "invalid_answers", "tokens_in", "tokens_out",
+                     "latency_ms"), 0))
+                entry["requests"] += 1
                 entry["tokens_in"] += call.get("tokens_in") or 0
                 entry["tokens_out"] += call.get("tokens_out") or 0
                 if call.get("success"):
-                    entry["total_latency_ms"] += call.get("latency_ms") or 0
+                    entry["latency_ms"] += call.get("latency_ms") or 0
                 else:
-                    entry["failure_count"] += 1
+                    entry["failures"] += 1
+                    entry["last_error"] = call.get("error")
                     if call.get("error_kind") == transport.ERR_INVALID:
-                        entry["invalid_answer_count"] += 1
-                    if call is result or call.get("provider_id") == result.get("provider_id"):
-                        entry["last_error"] = result.get("error")
+                        entry["invalid_answers"] += 1
         for provider_id in invalid_provider_ids:
             if provider_id in usage:
-                usage[provider_id]["invalid_answer_count"] += 1
+                usage[provider_id]["invalid_answers"] += 1
                 usage[provider_id]["last_error"] = _("Unusable answer")
         if usage:
             self.env["llm.provider"].sudo()._increment_usage_batch(usage)

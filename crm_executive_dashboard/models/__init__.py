@@ -1,0 +1,2 @@
+from . import crm_executive_dashboard
+from . import crm_lead

@@ -1,0 +1,537 @@
+/** @odoo-module **/
+
+import { Component, onWillStart, useState } from "@odoo/owl";
+import { registry } from "@web/core/registry";
+import { useService } from "@web/core/utils/hooks";
+import { KeepLast } from "@web/core/utils/concurrency";
+import { Layout } from "@web/search/layout";
+import { useSetupAction } from "@web/webclient/actions/action_hook";
+import { _t } from "@web/core/l10n/translation";
+import { formatCurrency } from "@web/core/currency";
+import { humanNumber } from "@web/core/utils/numbers";
+import { KpiCard } from "../components/kpi_card/kpi_card.esm";
+import { DashboardChart } from "../components/chart/chart.esm";
+
+const { DateTime } = luxon;
+
+export const PERIODS = [
+    { id: "this_month", label: _t("This month") },
+    { id: "last_month", label: _t("Last month") },
+    { id: "this_quarter", label: _t("This quarter") },
+    { id: "this_year", label: _t("This year") },
+    { id: "custom", label: _t("Custom") },
+];
+
+const COLORS = {
+    blue: "#1f77b4",
+    teal: "#17a2b8",
+    green: "#28a745",
+    orange: "#fd7e14",
+    red: "#dc3545",
+    grey: "#adb5bd",
+    purple: "#714B67",
+};
+
+export function periodRange(period, today = DateTime.local()) {
+    switch (period) {
+        case "last_month": {
+            const start = today.minus({ months: 1 }).startOf("month");
+            return [start, start.endOf("month")];
+        }
+        case "this_quarter":
+            return [today.startOf("quarter"), today.endOf("quarter")];
+        case "this_year":
+            return [today.startOf("year"), today.endOf("year")];
+        default:
+            return [today.startOf("month"), today.endOf("month")];
+    }
+}
+
+function parseIds(value) {
+    if (value === undefined || value === null || value === "") {
+        return [];
+    }
+    return String(value)
+        .split(",")
+        .map((v) => parseInt(v, 10))
+        .filter((v) => Number.isInteger(v) && v > 0);
+}
+
+export class ExecutiveDashboard extends Component {
+    static template = "crm_executive_dashboard.ExecutiveDashboard";
+    static components = { Layout, KpiCard, DashboardChart };
+    static props = { "*": true };
+
+    setup() {
+        this.rpc = useService("rpc");
+        this.action = useService("action");
+        this.router = useService("router");
+        this.user = useService("user");
+        this.notification = useService("notification");
+        this.keepLast = new KeepLast();
+        this.periods = PERIODS;
+        this.state = useState({
+            filters: this.initialFilters(),
+            data: null,
+            loading: true,
+            error: null,
+        });
+        useSetupAction({ getLocalState: () => ({ dashboardFilters: { ...this.state.filters } }) });
+        onWillStart(() => this.load());
+    }
+
+    // ------------------------------------------------------------
+    // FILTERS (kept in the URL: a reload shows the same dashboard)
+    // ------------------------------------------------------------
+
+    initialFilters() {
+        if (this.props.state && this.props.state.dashboardFilters) {
+            return { ...this.props.state.dashboardFilters };
+        }
+        const action = this.props.action || {};
+        const saved = Object.assign(
+            {},
+            this.router.current.hash,
+            (action.context && action.context.params) || {},
+            action.params || {}
+        );
+        const period = PERIODS.some((p) => p.id === saved.dash_period) ? saved.dash_period : "this_month";
+        let [start, end] = periodRange(period);
+        if (period === "custom") {
+            const from = DateTime.fromISO(saved.dash_from || "");
+            const to = DateTime.fromISO(saved.dash_to || "");
+            if (from.isValid && to.isValid) {
+                [start, end] = [from, to];
+            }
+        }
+        return {
+            period,
+            dateFrom: start.toISODate(),
+            dateTo: end.toISODate(),
+            teamIds: parseIds(saved.dash_teams),
+            userIds: parseIds(saved.dash_users),
+        };
+    }
+
+    pushFiltersToUrl() {
+        const f = this.state.filters;
+        this.router.pushState({
+            dash_period: f.period,
+            dash_from: f.period === "custom" ? f.dateFrom : undefined,
+            dash_to: f.period === "custom" ? f.dateTo : undefined,
+            dash_teams: f.teamIds.length ? f.teamIds.join(",") : undefined,
+            dash_users: f.userIds.length ? f.userIds.join(",") : undefined,
+        });
+    }
+
+    onPeriodChange(ev) {
+        const period = ev.target.value;
+        this.state.filters.period = period;
+        if (period !== "custom") {
+            const [start, end] = periodRange(period);
+            this.state.filters.dateFrom = start.toISODate();
+            this.state.filters.dateTo = end.toISODate();
+            this.load();
+        }
+    }
+
+    onDateChange(which, ev) {
+        const value = ev.target.value;
+        if (!value) {
+            return;
+        }
+        this.state.filters[which] = value;
+        this.state.filters.period = "custom";
+        this.load();
+    }
+
+    onTeamChange(ev) {
+        const id = parseInt(ev.target.value, 10);
+        this.state.filters.teamIds = id ? [id] : [];
+        this.load();
+    }
+
+    onUserChange(ev) {
+        const id = parseInt(ev.target.value, 10);
+        this.state.filters.userIds = id ? [id] : [];
+        this.load();
+    }
+
+    // ------------------------------------------------------------
+    // DATA
+    // ------------------------------------------------------------
+
+    async load() {
+        const f = this.state.filters;
+        this.state.loading = true;
+        try {
+            const result = await this.keepLast.add(
+                this.rpc("/crm/dashboard/data", {
+                    date_from: f.dateFrom,
+                    date_to: f.dateTo,
+                    team_ids: f.teamIds,
+                    user_ids: f.userIds,
+                    allowed_company_ids: this.user.context.allowed_company_ids,
+                })
+            );
+            if (result.error) {
+                this.state.error = result.error.message;
+                this.state.data = null;
+            } else {
+                this.state.error = null;
+                this.state.data = result;
+            }
+        } catch (error) {
+            this.state.error = (error && error.message) || _t("The dashboard could not be loaded.");
+            this.state.data = null;
+        } finally {
+            this.state.loading = false;
+        }
+        this.pushFiltersToUrl();
+    }
+
+    onExport() {
+        const f = this.state.filters;
+        const params = new URLSearchParams({ date_from: f.dateFrom, date_to: f.dateTo });
+        if (f.teamIds.length) {
+            params.set("team_ids", f.teamIds.join(","));
+        }
+        if (f.userIds.length) {
+            params.set("user_ids", f.userIds.join(","));
+        }
+        const companies = this.user.context.allowed_company_ids || [];
+        if (companies.length) {
+            params.set("company_ids", companies.join(","));
+        }
+        window.location.href = `/crm/dashboard/export?${params.toString()}`;
+    }
+
+    // ------------------------------------------------------------
+    // CLICK-THROUGH: the leads behind a number, with its own domain
+    // ------------------------------------------------------------
+
+    openLeads(name, domain) {
+        this.action.doAction({
+            type: "ir.actions.act_window",
+            name,
+            res_model: "crm.lead",
+            views: [
+                [false, "list"],
+                [false, "kanban"],
+                [false, "form"],
+            ],
+            domain,
+            context: { active_test: false, create: false },
+            target: "current",
+        });
+    }
+
+    openLead(leadId) {
+        this.action.doAction({
+            type: "ir.actions.act_window",
+            res_model: "crm.lead",
+            res_id: leadId,
+            views: [[false, "form"]],
+            target: "current",
+        });
+    }
+
+    openKpi(key) {
+        const kpi = this.state.data.kpis[key];
+        this.openLeads(this.kpiDefinitions.find((k) => k.key === key).title, kpi.domain);
+    }
+
+    openStage(index) {
+        const stage = this.pipelineRows[index];
+        if (stage) {
+            this.openLeads(_t("Pipeline: %s", stage.name), stage.domain);
+        }
+    }
+
+    openTrend(index) {
+        const bucket = this.state.data.trends.buckets[index];
+        const base = this.state.data.kpis.total_leads.domain.filter(
+            (leaf) => !(Array.isArray(leaf) && leaf[0] === "create_date")
+        );
+        // the KPI domain minus its period, plus the bucket's part of the period
+        const domain = ["&", "&", ...this.normalize(base), ["create_date", ">=", bucket.domain_from], ["create_date", "<", bucket.domain_to]];
+        this.openLeads(_t("Leads created: %s", bucket.label), domain);
+    }
+
+    normalize(domain) {
+        // a domain as one term: ANDs its leaves when it has no explicit operators
+        const leaves = domain.filter((leaf) => Array.isArray(leaf));
+        if (leaves.length === domain.length && leaves.length > 1) {
+            return [...Array(leaves.length - 1).fill("&"), ...leaves];
+        }
+        return domain.length ? domain : [[1, "=", 1]];
+    }
+
+    openForecast(index) {
+        const month = this.state.data.forecast[index];
+        if (month) {
+            this.openLeads(_t("Expected to close: %s", month.label), month.domain);
+        }
+    }
+
+    openTeam(index) {
+        const team = this.state.data.team_performance[index];
+        if (team) {
+            this.openLeads(team.name, team.domain);
+        }
+    }
+
+    openAiBand(band) {
+        const labels = { high: _t("AI score 70 and above"), medium: _t("AI score 40 to 69"), low: _t("AI score below 40") };
+        this.openLeads(labels[band], this.state.data.ai_insights.domains[band]);
+    }
+
+    // ------------------------------------------------------------
+    // FORMATTING AND CHART DATA
+    // ------------------------------------------------------------
+
+    get currency() {
+        return this.state.data.currency;
+    }
+
+    money(value, compact = true) {
+        const c = this.currency;
+        const number = compact ? humanNumber(value, { decimals: 1 }) : null;
+        if (!compact) {
+            return formatCurrency(value, c.id, { digits: [0, 0] });
+        }
+        return c.position === "after" ? `${number} ${c.symbol}` : `${c.symbol} ${number}`;
+    }
+
+    get kpiDefinitions() {
+        return [
+            { key: "won_revenue", title: _t("Won revenue"), format: "money" },
+            { key: "pipeline_value", title: _t("Open pipeline"), format: "money" },
+            { key: "weighted_pipeline", title: _t("Weighted pipeline"), format: "money" },
+            { key: "avg_deal_size", title: _t("Average deal"), format: "money" },
+            { key: "total_leads", title: _t("Leads created"), format: "int" },
+            { key: "total_opportunities", title: _t("Opportunities created"), format: "int" },
+            { key: "won_opportunities", title: _t("Won"), format: "int" },
+            { key: "lost_opportunities", title: _t("Lost"), format: "int", lowerIsBetter: true },
+            { key: "conversion_rate", title: _t("Lead to opportunity"), format: "pct" },
+            { key: "win_rate", title: _t("Win rate"), format: "pct" },
+            { key: "avg_sales_cycle_days", title: _t("Sales cycle"), format: "days", lowerIsBetter: true },
+        ];
+    }
+
+    formatKpi(format, value) {
+        switch (format) {
+            case "money":
+                return this.money(value);
+            case "pct":
+                return `${value.toFixed(1)} %`;
+            case "days":
+                return _t("%s days", value.toFixed(1));
+            default:
+                return humanNumber(value, { decimals: 1 });
+        }
+    }
+
+    get kpiCards() {
+        const kpis = this.state.data.kpis;
+        return this.kpiDefinitions.map((def) => {
+            const kpi = kpis[def.key];
+            const isRate = def.format === "pct";
+            return {
+                ...def,
+                value: this.formatKpi(def.format, kpi.value),
+                previous: this.formatKpi(def.format, kpi.previous),
+                // rates change in points, other figures in %
+                change: isRate ? (kpi.previous || kpi.value ? kpi.delta : null) : kpi.change,
+                unit: isRate ? " pts" : "%",
+            };
+        });
+    }
+
+    get periodLabel() {
+        const p = this.state.data.period;
+        const fmt = (d) => DateTime.fromISO(d).toLocaleString(DateTime.DATE_MED);
+        return _t("%(from)s – %(to)s, compared with %(pfrom)s – %(pto)s", {
+            from: fmt(p.date_from),
+            to: fmt(p.date_to),
+            pfrom: fmt(p.previous_from),
+            pto: fmt(p.previous_to),
+        });
+    }
+
+    get pipelineRows() {
+        return this.state.data.pipeline;
+    }
+
+    get pipelineChart() {
+        const rows = this.pipelineRows;
+        return {
+            labels: rows.map((r) => `${r.name} (${r.count})`),
+            datasets: [
+                { label: _t("Expected revenue"), data: rows.map((r) => r.expected_revenue), backgroundColor: COLORS.teal },
+                { label: _t("Weighted revenue"), data: rows.map((r) => r.weighted_revenue), backgroundColor: COLORS.purple },
+            ],
+        };
+    }
+
+    get moneyAxisOptions() {
+        return {
+            plugins: {
+                legend: { position: "bottom" },
+                tooltip: {
+                    callbacks: {
+                        label: (ctx) => `${ctx.dataset.label}: ${this.money(ctx.parsed.y ?? ctx.parsed, false)}`,
+                    },
+                },
+            },
+            scales: {
+                x: { grid: { display: false } },
+                y: { beginAtZero: true, ticks: { callback: (v) => humanNumber(v, { decimals: 1 }) } },
+            },
+        };
+    }
+
+    get trendChart() {
+        const buckets = this.state.data.trends.buckets;
+        return {
+            labels: buckets.map((b) => b.label),
+            datasets: [
+                {
+                    type: "bar",
+                    label: _t("Won revenue"),
+                    data: buckets.map((b) => b.revenue),
+                    backgroundColor: COLORS.green,
+                    yAxisID: "y",
+                    order: 2,
+                },
+                {
+                    type: "line",
+                    label: _t("Leads created"),
+                    data: buckets.map((b) => b.leads),
+                    borderColor: COLORS.blue,
+                    backgroundColor: COLORS.blue,
+                    yAxisID: "y1",
+                    tension: 0.3,
+                    order: 1,
+                },
+                {
+                    type: "line",
+                    label: _t("Won"),
+                    data: buckets.map((b) => b.won),
+                    borderColor: COLORS.orange,
+                    backgroundColor: COLORS.orange,
+                    yAxisID: "y1",
+                    tension: 0.3,
+                    order: 0,
+                },
+            ],
+        };
+    }
+
+    get trendOptions() {
+        return {
+            interaction: { mode: "index", intersect: false },
+            plugins: {
+                legend: { position: "bottom" },
+                tooltip: {
+                    callbacks: {
+                        label: (ctx) =>
+                            ctx.dataset.yAxisID === "y"
+                                ? `${ctx.dataset.label}: ${this.money(ctx.parsed.y, false)}`
+                                : `${ctx.dataset.label}: ${ctx.parsed.y}`,
+                    },
+                },
+            },
+            scales: {
+                x: { grid: { display: false } },
+                y: {
+                    beginAtZero: true,
+                    position: "left",
+                    title: { display: true, text: _t("Revenue (%s)", this.currency.name) },
+                    ticks: { callback: (v) => humanNumber(v, { decimals: 1 }) },
+                },
+                y1: {
+                    beginAtZero: true,
+                    position: "right",
+                    grid: { drawOnChartArea: false },
+                    title: { display: true, text: _t("Count") },
+                    ticks: { precision: 0 },
+                },
+            },
+        };
+    }
+
+    get forecastChart() {
+        const months = this.state.data.forecast;
+        return {
+            labels: months.map((m) => m.label),
+            datasets: [
+                { label: _t("Worst case (≥ 70 %)"), data: months.map((m) => m.worst_case), backgroundColor: COLORS.grey },
+                { label: _t("Weighted"), data: months.map((m) => m.weighted), backgroundColor: COLORS.purple },
+                { label: _t("Best case"), data: months.map((m) => m.best_case), backgroundColor: COLORS.teal },
+            ],
+        };
+    }
+
+    get teamChart() {
+        const teams = this.state.data.team_performance;
+        return {
+            labels: teams.map((t) => t.name),
+            datasets: [{ label: _t("Won revenue"), data: teams.map((t) => t.revenue), backgroundColor: COLORS.green }],
+        };
+    }
+
+    get teamOptions() {
+        const options = this.moneyAxisOptions;
+        options.indexAxis = "y";
+        options.plugins.legend = { display: false };
+        options.plugins.tooltip.callbacks.label = (ctx) => {
+            const team = this.state.data.team_performance[ctx.dataIndex];
+            return [
+                `${_t("Won revenue")}: ${this.money(team.revenue, false)}`,
+                `${_t("Won / lost")}: ${team.won} / ${team.lost}`,
+                `${_t("Win rate")}: ${team.win_rate.toFixed(1)} %`,
+            ];
+        };
+        options.scales = {
+            x: { beginAtZero: true, ticks: { callback: (v) => humanNumber(v, { decimals: 1 }) } },
+            y: { grid: { display: false } },
+        };
+        return options;
+    }
+
+    get aiChart() {
+        const dist = this.state.data.ai_insights.ai_score_distribution;
+        return {
+            labels: [_t("High (70+)"), _t("Medium (40-69)"), _t("Low (<40)")],
+            datasets: [
+                {
+                    data: [dist.high, dist.medium, dist.low],
+                    backgroundColor: [COLORS.green, COLORS.orange, COLORS.red],
+                },
+            ],
+        };
+    }
+
+    get aiOptions() {
+        return { plugins: { legend: { position: "bottom" } }, cutout: "60%" };
+    }
+
+    onAiChartClick(index) {
+        this.openAiBand(["high", "medium", "low"][index]);
+    }
+
+    get hasTeams() {
+        return this.state.data.team_performance.length > 0;
+    }
+
+    get selectedTeam() {
+        return this.state.filters.teamIds[0] || 0;
+    }
+
+    get selectedUser() {
+        return this.state.filters.userIds[0] || 0;
+    }
+}
+
+registry.category("actions").add("crm_executive_dashboard.dashboard", ExecutiveDashboard);

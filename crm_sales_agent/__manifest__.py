@@ -1,0 +1,26 @@
+{
+    "name": "CRM Sales Agent",
+    "version": "17.0.1.0.0",
+    "summary": "Follow-ups, risk, escalations, next actions and AI drafting for leads, "
+    "run by crons through Odoo's own activities, chatter and mail composer",
+    "category": "Sales/CRM",
+    "author": "AI Sales Suite",
+    "license": "LGPL-3",
+    "depends": ["crm", "mail", "llm_lead_scoring"],
+    "data": [
+        "security/ir.model.access.csv",
+        "security/crm_sales_agent_security.xml",
+        "data/mail_activity_type_data.xml",
+        "data/ir_cron_data.xml",
+        "wizard/crm_sales_agent_draft_views.xml",
+        "views/crm_lead_views.xml",
+        "views/crm_sales_agent_escalation_views.xml",
+        "views/crm_sales_agent_stage_activity_views.xml",
+        "views/crm_stage_views.xml",
+        "views/res_config_settings_views.xml",
+        "views/crm_sales_agent_menus.xml",
+    ],
+    "installable": True,
+    "application": False,
+    "development_status": "Beta",
+}

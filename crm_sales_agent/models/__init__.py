@@ -1,0 +1,6 @@
+from . import crm_sales_agent_stage_activity
+from . import crm_sales_agent_escalation
+from . import crm_stage
+from . import mail_activity
+from . import crm_lead
+from . import res_config_settings

@@ -1,0 +1,4 @@
+from . import test_llm_provider
+from . import test_llm_service
+from . import test_crm_lead_scoring
+from . import test_cron
