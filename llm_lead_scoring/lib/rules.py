@@ -136,8 +136,9 @@ def clarity(description):
     return {"score": round(score, 1), "analysis": analysis, "signals": signals}
 
 
-def engagement(activities_done=0, activities_planned=0, messages_in=0, messages_out=0,
-               days_since_contact=None):
+def engagement(
+    activities_done=0, activities_planned=0, messages_in=0, messages_out=0, days_since_contact=None
+):
     """Score 0-100 of how engaged the lead is, from activities and messages."""
     score = min(activities_done * 10, 30)
     score += min(activities_planned * 10, 20)

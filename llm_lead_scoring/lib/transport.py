@@ -46,30 +46,30 @@ def parse_retry_after(headers, now=None):
     HTTP date (RFC 9110).
     """
     headers = {k.lower(): v for k, v in (headers or {}).items()}
-    value = headers.get("retry-after-ms")
-    if value:
-        try:
-            return max(float(value) / 1000.0, 0.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
+    milliseconds = _to_float(headers.get("retry-after-ms"))
+    if milliseconds is not None:
+        return max(milliseconds / 1000.0, 0.0)
+    value = (headers.get("retry-after") or "").strip()
     if not value:
         return None
-    value = value.strip()
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
+    seconds = _to_float(value)
+    if seconds is not None:
+        return max(seconds, 0.0)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
-        return None
-    if when is None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     now = now or datetime.now(timezone.utc)
     return max((when - now).total_seconds(), 0.0)
+
+
+def _to_float(value):
+    try:
+        return float(value) if value not in (None, "") else None
+    except ValueError:
+        return None
 
 
 def backoff_delay(attempt, rand=random.random):

@@ -12,16 +12,29 @@ _logger = logging.getLogger(__name__)
 
 # a change of one of these fields re-queues the lead (when the settings say so)
 ENRICH_TRIGGER_FIELDS = frozenset(
-    {"partner_id", "contact_name", "partner_name", "email_from", "phone", "mobile",
-     "description", "expected_revenue", "probability"}
+    {
+        "partner_id",
+        "contact_name",
+        "partner_name",
+        "email_from",
+        "phone",
+        "mobile",
+        "description",
+        "expected_revenue",
+        "probability",
+    }
 )
 STUCK_PROCESSING_MINUTES = 15
 RETRY_BASE_MINUTES = 5
 RETRY_MAX_MINUTES = 6 * 60
 CRON_TIME_BUDGET = 240  # seconds of work per cron run; the cron re-triggers itself for the rest
 TREND_EPSILON = 1.0
-SCORE_FIELDS = ("ai_probability_score", "ai_completeness_score", "ai_clarity_score",
-                "ai_engagement_score")
+SCORE_FIELDS = (
+    "ai_probability_score",
+    "ai_completeness_score",
+    "ai_clarity_score",
+    "ai_engagement_score",
+)
 
 
 class CrmLead(models.Model):
@@ -29,16 +42,32 @@ class CrmLead(models.Model):
 
     # AI scores
     ai_probability_score = fields.Float(
-        string="AI Score", digits=(16, 1), readonly=True, copy=False, index="btree_not_null",
-        help="Weighted AI score (0-100) of completeness, clarity and engagement.")
-    ai_completeness_score = fields.Float(string="Completeness", digits=(16, 1), readonly=True, copy=False)
+        string="AI Score",
+        digits=(16, 1),
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        help="Weighted AI score (0-100) of completeness, clarity and engagement.",
+    )
+    ai_completeness_score = fields.Float(
+        string="Completeness", digits=(16, 1), readonly=True, copy=False
+    )
     ai_clarity_score = fields.Float(string="Clarity", digits=(16, 1), readonly=True, copy=False)
-    ai_engagement_score = fields.Float(string="Engagement", digits=(16, 1), readonly=True, copy=False)
+    ai_engagement_score = fields.Float(
+        string="Engagement", digits=(16, 1), readonly=True, copy=False
+    )
     ai_score_trend = fields.Selection(
         [("new", "New"), ("up", "Up"), ("down", "Down"), ("stable", "Stable")],
-        string="AI Score Trend", readonly=True, copy=False)
+        string="AI Score Trend",
+        readonly=True,
+        copy=False,
+    )
     ai_score_method = fields.Selection(
-        [("rules", "Rules"), ("llm", "Rules + LLM")], string="Scoring Method", readonly=True, copy=False)
+        [("rules", "Rules"), ("llm", "Rules + LLM")],
+        string="Scoring Method",
+        readonly=True,
+        copy=False,
+    )
     # AI analysis
     ai_analysis_summary = fields.Text(string="AI Summary", readonly=True, copy=False)
     ai_strengths = fields.Text(string="Strengths", readonly=True, copy=False)
@@ -47,26 +76,39 @@ class CrmLead(models.Model):
     ai_enrichment_data = fields.Json(string="AI Enrichment Data", readonly=True, copy=False)
     # Enrichment state
     ai_enrichment_status = fields.Selection(
-        [("pending", "Pending"), ("processing", "Processing"), ("completed", "Completed"),
-         ("failed", "Failed")],
-        string="AI Status", readonly=True, copy=False, index=True)
+        [
+            ("pending", "Pending"),
+            ("processing", "Processing"),
+            ("completed", "Completed"),
+            ("failed", "Failed"),
+        ],
+        string="AI Status",
+        readonly=True,
+        copy=False,
+        index=True,
+    )
     ai_last_enrichment_date = fields.Datetime(string="Last AI Scoring", readonly=True, copy=False)
     ai_enrichment_error = fields.Char(string="AI Error", readonly=True, copy=False)
     ai_enrichment_attempts = fields.Integer(string="AI Attempts", readonly=True, copy=False)
     ai_next_retry_date = fields.Datetime(string="AI Next Retry", readonly=True, copy=False)
     ai_processing_since = fields.Datetime(readonly=True, copy=False)
     auto_enrich = fields.Boolean(
-        string="Auto AI Scoring", default=True, copy=False,
-        help="Re-score this lead automatically when its data changes.")
+        string="Auto AI Scoring",
+        default=True,
+        copy=False,
+        help="Re-score this lead automatically when its data changes.",
+    )
     ai_score_history_ids = fields.One2many(
-        "crm.lead.score.history", "lead_id", string="AI Score History", readonly=True)
+        "crm.lead.score.history", "lead_id", string="AI Score History", readonly=True
+    )
 
     def init(self):
         super().init()
         # the cron's backlog query must stay cheap with a million completed leads
         self.env.cr.execute(
             """CREATE INDEX IF NOT EXISTS crm_lead_ai_backlog_idx ON crm_lead (id)
-               WHERE ai_enrichment_status IN ('pending', 'failed', 'processing')""")
+               WHERE ai_enrichment_status IN ('pending', 'failed', 'processing')"""
+        )
 
     # ------------------------------------------------------------
     # ORM
@@ -94,16 +136,22 @@ class CrmLead(models.Model):
         config = self.env["llm.service"].get_config()
         if not (config["auto_enrich_enabled"] and config["auto_enrich_on_update"]):
             return super().write(vals)
-        to_queue = self.filtered(lambda lead: lead.auto_enrich and lead.active
-                                 and lead.ai_enrichment_status != "processing")
+        to_queue = self.filtered(
+            lambda lead: lead.auto_enrich
+            and lead.active
+            and lead.ai_enrichment_status != "processing"
+        )
         if to_queue == self:
             # same UPDATE statement: no query added
-            res = super().write(dict(vals, ai_enrichment_status="pending", ai_enrichment_attempts=0))
+            res = super().write(
+                dict(vals, ai_enrichment_status="pending", ai_enrichment_attempts=0)
+            )
         else:
             res = super().write(vals)
             if to_queue:
-                super(CrmLead, to_queue).write({"ai_enrichment_status": "pending",
-                                                "ai_enrichment_attempts": 0})
+                super(CrmLead, to_queue).write(
+                    {"ai_enrichment_status": "pending", "ai_enrichment_attempts": 0}
+                )
         if to_queue:
             self._ai_trigger_cron_on_commit()
         return res
@@ -117,7 +165,9 @@ class CrmLead(models.Model):
         env = self.env
 
         def trigger():
-            cron = env.ref("llm_lead_scoring.ir_cron_llm_lead_scoring_enrich", raise_if_not_found=False)
+            cron = env.ref(
+                "llm_lead_scoring.ir_cron_llm_lead_scoring_enrich", raise_if_not_found=False
+            )
             if cron:
                 cron.sudo()._trigger()
             cr.precommit.data.pop("llm_lead_scoring.trigger", None)
@@ -136,13 +186,22 @@ class CrmLead(models.Model):
         self._ai_enrich(self)
         self.invalidate_recordset()
         if self.ai_enrichment_status == "failed":
-            params = {"type": "warning", "title": _("AI scoring failed"),
-                      "message": _("%(error)s The lead keeps its rule-based scores and will be "
-                                   "retried automatically.", error=self.ai_enrichment_error),
-                      "sticky": True}
+            params = {
+                "type": "warning",
+                "title": _("AI scoring failed"),
+                "message": _(
+                    "%(error)s The lead keeps its rule-based scores and will be "
+                    "retried automatically.",
+                    error=self.ai_enrichment_error,
+                ),
+                "sticky": True,
+            }
         else:
-            params = {"type": "success", "title": _("AI score: %(score)s", score=round(self.ai_probability_score)),
-                      "message": self.ai_analysis_summary or ""}
+            params = {
+                "type": "success",
+                "title": _("AI score: %(score)s", score=round(self.ai_probability_score)),
+                "message": self.ai_analysis_summary or "",
+            }
         params["next"] = {"type": "ir.actions.client", "tag": "soft_reload"}
         return {"type": "ir.actions.client", "tag": "display_notification", "params": params}
 
@@ -151,14 +210,27 @@ class CrmLead(models.Model):
         self.check_access_rights("write")
         self.check_access_rule("write")
         leads = self.filtered(lambda lead: lead.ai_enrichment_status != "processing")
-        super(CrmLead, leads).write({"ai_enrichment_status": "pending", "ai_enrichment_attempts": 0,
-                                     "ai_next_retry_date": False})
+        super(CrmLead, leads).write(
+            {
+                "ai_enrichment_status": "pending",
+                "ai_enrichment_attempts": 0,
+                "ai_next_retry_date": False,
+            }
+        )
         self._ai_trigger_cron_on_commit()
-        return {"type": "ir.actions.client", "tag": "display_notification", "params": {
-            "type": "info", "title": _("Queued for AI scoring"),
-            "message": _("%(count)s leads will be scored in the background within a minute.",
-                         count=len(leads)),
-            "next": {"type": "ir.actions.client", "tag": "soft_reload"}}}
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "info",
+                "title": _("Queued for AI scoring"),
+                "message": _(
+                    "%(count)s leads will be scored in the background within a minute.",
+                    count=len(leads),
+                ),
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
+        }
 
     # ------------------------------------------------------------
     # BUSINESS: background enrichment
@@ -176,34 +248,48 @@ class CrmLead(models.Model):
             return
         started = time.monotonic()
         # same guard as crm's PLS: never commit inside a test transaction
-        auto_commit = not (self.env.registry.in_test_mode()
-                           or getattr(threading.current_thread(), "testing", False))
+        auto_commit = not (
+            self.env.registry.in_test_mode()
+            or getattr(threading.current_thread(), "testing", False)
+        )
         self._ai_requeue_stuck()
         if auto_commit:
-            self.env.cr.commit()  # the re-queued leads are visible to the other workers
+            self._ai_commit()  # the re-queued leads are visible to the other workers
         while True:
-            leads = self._ai_lock_batch(config["batch_size"], config["max_attempts"],
-                                        retry_on_conflict=auto_commit)
+            leads = self._ai_lock_batch(
+                config["batch_size"], config["max_attempts"], retry_on_conflict=auto_commit
+            )
             if not leads:
                 break
-            super(CrmLead, leads).write({"ai_enrichment_status": "processing",
-                                         "ai_processing_since": fields.Datetime.now()})
+            super(CrmLead, leads).write(
+                {"ai_enrichment_status": "processing", "ai_processing_since": fields.Datetime.now()}
+            )
             if auto_commit:
                 # release the row locks: the leads are marked processing, no other worker takes them
-                self.env.cr.commit()
+                self._ai_commit()
             self._ai_enrich(leads)
             if auto_commit:
                 # one batch done: keep its results even if a later batch fails
-                self.env.cr.commit()
+                self._ai_commit()
             if time.monotonic() - started > time_budget:
                 self.env.ref("llm_lead_scoring.ir_cron_llm_lead_scoring_enrich")._trigger()
                 break
 
     @api.model
+    def _ai_commit(self):
+        """Commit the cron's work so far (never called in tests: see _cron_enrich_leads).
+
+        The scoring cron commits per batch, as crm's own PLS and iap enrichment do: a batch
+        done stays done when a later one fails, and row locks are held only briefly.
+        """
+        self.env.cr.commit()  # pylint: disable=invalid-commit
+
+    @api.model
     def _ai_lock_batch(self, batch_size, max_attempts, retry_on_conflict=False):
         """Lock the next batch of the backlog, skipping rows another worker holds."""
-        self.flush_model(["ai_enrichment_status", "ai_enrichment_attempts", "ai_next_retry_date",
-                          "active"])
+        self.flush_model(
+            ["ai_enrichment_status", "ai_enrichment_attempts", "ai_next_retry_date", "active"]
+        )
         for attempt in range(5):
             try:
                 with self.env.cr.savepoint(flush=False):
@@ -225,7 +311,7 @@ class CrmLead(models.Model):
                 if not retry_on_conflict or attempt == 4:
                     raise
                 # nothing is pending here: a new transaction gives a fresh snapshot
-                self.env.cr.commit()
+                self._ai_commit()
         return self.browse()
 
     @api.model
@@ -237,7 +323,8 @@ class CrmLead(models.Model):
                 WHERE ai_enrichment_status = 'processing'
                   AND (ai_processing_since IS NULL OR ai_processing_since < %s)
             RETURNING id""",
-            [fields.Datetime.now() - timedelta(minutes=STUCK_PROCESSING_MINUTES)])
+            [fields.Datetime.now() - timedelta(minutes=STUCK_PROCESSING_MINUTES)],
+        )
         ids = [row[0] for row in self.env.cr.fetchall()]
         if ids:
             _logger.warning("AI scoring: %s leads stuck in processing were re-queued", len(ids))
@@ -273,25 +360,42 @@ class CrmLead(models.Model):
                 "ai_processing_since": False,
             }
             if analysis:
-                vals.update(ai_strengths="\n".join(analysis["strengths"]),
-                            ai_risks="\n".join(analysis["risks"]),
-                            ai_next_action=analysis["next_action"])
+                vals.update(
+                    ai_strengths="\n".join(analysis["strengths"]),
+                    ai_risks="\n".join(analysis["risks"]),
+                    ai_next_action=analysis["next_action"],
+                )
             if outcome["failed"]:
                 attempts = lead.ai_enrichment_attempts + 1
                 delay = min(RETRY_BASE_MINUTES * 2 ** (attempts - 1), RETRY_MAX_MINUTES)
-                vals.update(ai_enrichment_status="failed", ai_enrichment_error=outcome["error"],
-                            ai_enrichment_attempts=attempts,
-                            ai_next_retry_date=now + timedelta(minutes=delay) if attempts < max_attempts else False)
+                vals.update(
+                    ai_enrichment_status="failed",
+                    ai_enrichment_error=outcome["error"],
+                    ai_enrichment_attempts=attempts,
+                    ai_next_retry_date=now + timedelta(minutes=delay)
+                    if attempts < max_attempts
+                    else False,
+                )
             else:
-                vals.update(ai_enrichment_status="completed", ai_enrichment_error=False,
-                            ai_enrichment_attempts=0, ai_next_retry_date=False)
+                vals.update(
+                    ai_enrichment_status="completed",
+                    ai_enrichment_error=False,
+                    ai_enrichment_attempts=0,
+                    ai_next_retry_date=False,
+                )
             super(CrmLead, lead).write(vals)
             if trend != "stable":
-                history_vals.append({
-                    "lead_id": lead.id, "date": now, "score": score, "previous_score": previous or 0.0,
-                    "trend": trend, "method": outcome["method"],
-                    "reason": self.env.context.get("ai_score_reason") or "enrichment",
-                })
+                history_vals.append(
+                    {
+                        "lead_id": lead.id,
+                        "date": now,
+                        "score": score,
+                        "previous_score": previous or 0.0,
+                        "trend": trend,
+                        "method": outcome["method"],
+                        "reason": self.env.context.get("ai_score_reason") or "enrichment",
+                    }
+                )
             if post_notes:
                 notes[lead.id] = self._ai_note_body(vals, outcome, trend, previous)
         self.env["crm.lead.score.history"].sudo().create(history_vals)
@@ -338,18 +442,27 @@ class CrmLead(models.Model):
     def _ai_note_body(self, vals, outcome, trend, previous):
         trend_label = dict(self._fields["ai_score_trend"].selection)[trend]
         parts = [
-            Markup("<p><b>%s</b> %s/100 (%s%s)</p>") % (
-                _("AI score:"), round(vals["ai_probability_score"]), trend_label,
-                "" if previous is None else _(", was %(p)s", p=round(previous))),
-            Markup("<p>%s</p>") % _(
+            Markup("<p><b>%s</b> %s/100 (%s%s)</p>")
+            % (
+                _("AI score:"),
+                round(vals["ai_probability_score"]),
+                trend_label,
+                "" if previous is None else _(", was %(p)s", p=round(previous)),
+            ),
+            Markup("<p>%s</p>")
+            % _(
                 "Completeness %(c)s, clarity %(cl)s, engagement %(e)s.",
-                c=round(vals["ai_completeness_score"]), cl=round(vals["ai_clarity_score"]),
-                e=round(vals["ai_engagement_score"])),
+                c=round(vals["ai_completeness_score"]),
+                cl=round(vals["ai_clarity_score"]),
+                e=round(vals["ai_engagement_score"]),
+            ),
             Markup("<p>%s</p>") % escape(vals["ai_analysis_summary"] or ""),
         ]
         if outcome["failed"]:
-            parts.append(Markup("<p>%s</p>") % _(
-                "AI call failed: %(error)s It will be retried.", error=outcome["error"]))
+            parts.append(
+                Markup("<p>%s</p>")
+                % _("AI call failed: %(error)s It will be retried.", error=outcome["error"])
+            )
         return Markup("").join(parts)
 
     @api.model
@@ -358,6 +471,6 @@ class CrmLead(models.Model):
         lead_ids = self.with_context(active_test=False).search([], order="id").ids
         leads_model = self.with_context(ai_score_reason="install")
         for start in range(0, len(lead_ids), batch_size):
-            leads = leads_model.browse(lead_ids[start:start + batch_size])
+            leads = leads_model.browse(lead_ids[start : start + batch_size])
             self._ai_enrich(leads, use_llm=False, post_notes=False)
             leads.invalidate_recordset()

@@ -7,14 +7,17 @@ class CrmLeadScoreHistory(models.Model):
     _order = "date desc, id desc"
     _rec_name = "lead_id"
 
-    lead_id = fields.Many2one("crm.lead", string="Lead", required=True, ondelete="cascade", index=True)
+    lead_id = fields.Many2one(
+        "crm.lead", string="Lead", required=True, ondelete="cascade", index=True
+    )
     company_id = fields.Many2one(related="lead_id.company_id", store=True)
     date = fields.Datetime(required=True, default=fields.Datetime.now, index=True)
     score = fields.Float(digits=(16, 1), required=True)
     previous_score = fields.Float(digits=(16, 1))
     change = fields.Float(digits=(16, 1), compute="_compute_change", store=True)
     trend = fields.Selection(
-        [("new", "New"), ("up", "Up"), ("down", "Down"), ("stable", "Stable")], required=True)
+        [("new", "New"), ("up", "Up"), ("down", "Down"), ("stable", "Stable")], required=True
+    )
     method = fields.Selection([("rules", "Rules"), ("llm", "Rules + LLM")])
     reason = fields.Char(help="Why the score was computed: enrichment, install, manual ...")
 

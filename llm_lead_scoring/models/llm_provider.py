@@ -76,7 +76,8 @@ class LlmProvider(models.Model):
     tokens_in = fields.Integer(string="Tokens In", compute="_compute_usage_stats")
     tokens_out = fields.Integer(string="Tokens Out", compute="_compute_usage_stats")
     cost_per_1k_tokens = fields.Float(
-        string="Cost per 1k Tokens", digits=(16, 6), help="Optional, to follow the running cost.")
+        string="Cost per 1k Tokens", digits=(16, 6), help="Optional, to follow the running cost."
+    )
     total_cost = fields.Float(string="Running Cost", compute="_compute_usage_stats", digits=(16, 4))
     avg_latency_ms = fields.Integer(string="Average Latency (ms)", compute="_compute_usage_stats")
     success_rate = fields.Float(string="Success Rate (%)", compute="_compute_usage_stats")
@@ -109,18 +110,29 @@ class LlmProvider(models.Model):
         totals = {
             provider.id: values
             for provider, *values in Usage._read_group(
-                domain, ["provider_id"],
-                ["requests:sum", "failures:sum", "invalid_answers:sum", "tokens_in:sum",
-                 "tokens_out:sum", "latency_ms:sum", "date:max"])
+                domain,
+                ["provider_id"],
+                [
+                    "requests:sum",
+                    "failures:sum",
+                    "invalid_answers:sum",
+                    "tokens_in:sum",
+                    "tokens_out:sum",
+                    "latency_ms:sum",
+                    "date:max",
+                ],
+            )
         }
         last_errors = {
             provider.id: Usage.browse(usage_id).last_error
             for provider, usage_id in Usage._read_group(
-                domain + [("last_error", "!=", False)], ["provider_id"], ["id:max"])
+                domain + [("last_error", "!=", False)], ["provider_id"], ["id:max"]
+            )
         }
         for provider in self:
             requests, failures, invalid, tokens_in, tokens_out, latency, last = totals.get(
-                provider.id, (0, 0, 0, 0, 0, 0, False))
+                provider.id, (0, 0, 0, 0, 0, 0, False)
+            )
             ok = requests - failures
             provider.request_count = requests
             provider.failure_count = failures
@@ -150,7 +162,10 @@ class LlmProvider(models.Model):
         for provider in self:
             if provider.base_url and not provider.base_url.startswith(("http://", "https://")):
                 raise ValidationError(
-                    _("The base URL of %(name)s must start with http:// or https://.", name=provider.name)
+                    _(
+                        "The base URL of %(name)s must start with http:// or https://.",
+                        name=provider.name,
+                    )
                 )
 
     # ------------------------------------------------------------
@@ -292,24 +307,49 @@ class LlmProvider(models.Model):
         }
 
     @api.model
-    def increment_usage(self, provider_id, requests=1, failures=0, invalid_answers=0,
-                        tokens_in=0, tokens_out=0, latency_ms=0, error=None):
+    def increment_usage(
+        self,
+        provider_id,
+        requests=1,
+        failures=0,
+        invalid_answers=0,
+        tokens_in=0,
+        tokens_out=0,
+        latency_ms=0,
+        error=None,
+    ):
         """Add usage to a provider."""
-        self._increment_usage_batch({provider_id: {
-            "requests": requests, "failures": failures, "invalid_answers": invalid_answers,
-            "tokens_in": tokens_in, "tokens_out": tokens_out, "latency_ms": latency_ms,
-            "last_error": error}})
+        self._increment_usage_batch(
+            {
+                provider_id: {
+                    "requests": requests,
+                    "failures": failures,
+                    "invalid_answers": invalid_answers,
+                    "tokens_in": tokens_in,
+                    "tokens_out": tokens_out,
+                    "latency_ms": latency_ms,
+                    "last_error": error,
+                }
+            }
+        )
 
     @api.model
     def _increment_usage_batch(self, usage_by_provider):
         """One INSERT for the usage of a whole batch of calls (no UPDATE: several workers
         recording at once never wait for, or conflict with, each other)."""
         now = fields.Datetime.now()
-        self.env["llm.provider.usage"].sudo().create([
-            dict(usage, provider_id=provider_id, date=now,
-                 last_error=(usage.get("last_error") or False) and usage["last_error"][:250])
-            for provider_id, usage in usage_by_provider.items() if provider_id
-        ])
+        self.env["llm.provider.usage"].sudo().create(
+            [
+                dict(
+                    usage,
+                    provider_id=provider_id,
+                    date=now,
+                    last_error=(usage.get("last_error") or False) and usage["last_error"][:250],
+                )
+                for provider_id, usage in usage_by_provider.items()
+                if provider_id
+            ]
+        )
 
 
 class LlmProviderUsage(models.Model):

@@ -69,8 +69,12 @@ class LlmService(models.AbstractModel):
     @tools.ormcache("company_id")
     def _provider_ids_cached(self, company_id):
         """Active providers in failover order: the default first, then by sequence."""
-        providers = self.env["llm.provider"].sudo().search(
-            [("company_id", "in", [company_id, False])], order="is_default desc, sequence, id"
+        providers = (
+            self.env["llm.provider"]
+            .sudo()
+            .search(
+                [("company_id", "in", [company_id, False])], order="is_default desc, sequence, id"
+            )
         )
         return tuple(providers.ids)
 
@@ -119,8 +123,17 @@ class LlmService(models.AbstractModel):
         }
 
     def _public_result(self, result):
-        keys = ("success", "content", "error", "provider", "provider_id", "latency_ms",
-                "tokens_in", "tokens_out", "error_kind")
+        keys = (
+            "success",
+            "content",
+            "error",
+            "provider",
+            "provider_id",
+            "latency_ms",
+            "tokens_in",
+            "tokens_out",
+            "error_kind",
+        )
         return {key: result.get(key) for key in keys}
 
     @api.model
@@ -134,9 +147,20 @@ class LlmService(models.AbstractModel):
             for call in result.get("tried") or [result]:
                 if not call.get("provider_id"):
                     continue
-                entry = usage.setdefault(call["provider_id"], dict.fromkeys(
-                    ("requests", "failures", "invalid_answers", "tokens_in", "tokens_out",
-                     "latency_ms"), 0))
+                entry = usage.setdefault(
+                    call["provider_id"],
+                    dict.fromkeys(
+                        (
+                            "requests",
+                            "failures",
+                            "invalid_answers",
+                            "tokens_in",
+                            "tokens_out",
+                            "latency_ms",
+                        ),
+                        0,
+                    ),
+                )
                 entry["requests"] += 1
                 entry["tokens_in"] += call.get("tokens_in") or 0
                 entry["tokens_out"] += call.get("tokens_out") or 0
@@ -175,11 +199,17 @@ class LlmService(models.AbstractModel):
             result = self.call_llm(messages, provider=provider)
             if result["success"]:
                 status = "healthy" if index == 0 else "degraded"
-                message = _("%(name)s answers in %(ms)s ms.", name=provider.name, ms=result["latency_ms"])
+                message = _(
+                    "%(name)s answers in %(ms)s ms.", name=provider.name, ms=result["latency_ms"]
+                )
                 if index:
                     message = _("The default provider does not answer; %(msg)s", msg=message)
-                return {"status": status, "message": message, "provider": provider.name,
-                        "timestamp": now}
+                return {
+                    "status": status,
+                    "message": message,
+                    "provider": provider.name,
+                    "timestamp": now,
+                }
         return {
             "status": "critical",
             "message": _("No LLM provider answers. Last error: %(error)s", error=result["error"]),
@@ -203,10 +233,13 @@ class LlmService(models.AbstractModel):
                 "title": lead.name,
                 "type": lead.type,
                 "stage": lead.stage_id.name,
-                "company": lead.partner_name or lead.partner_id.commercial_company_name
-                or (lead.partner_id.is_company and lead.partner_id.name) or "",
-                "contact_name": lead.contact_name or (
-                    not lead.partner_id.is_company and lead.partner_id.name) or "",
+                "company": lead.partner_name
+                or lead.partner_id.commercial_company_name
+                or (lead.partner_id.is_company and lead.partner_id.name)
+                or "",
+                "contact_name": lead.contact_name
+                or (not lead.partner_id.is_company and lead.partner_id.name)
+                or "",
                 "job_position": lead.function,
                 "email": lead.email_from,
                 "phone": lead.phone or lead.mobile,
@@ -228,8 +261,16 @@ class LlmService(models.AbstractModel):
         A contact is a done activity or a message in or out (internal notes and system
         notifications are not contacts).
         """
-        counts = {lead_id: {"activities_done": 0, "activities_planned": 0, "messages_in": 0,
-                            "messages_out": 0, "last_contact": None} for lead_id in lead_ids}
+        counts = {
+            lead_id: {
+                "activities_done": 0,
+                "activities_planned": 0,
+                "messages_in": 0,
+                "messages_out": 0,
+                "last_contact": None,
+            }
+            for lead_id in lead_ids
+        }
         if not lead_ids:
             return counts
         self.env["mail.message"].flush_model()
@@ -238,14 +279,21 @@ class LlmService(models.AbstractModel):
             """
             SELECT m.res_id,
                    COUNT(*) FILTER (WHERE m.mail_activity_type_id IS NOT NULL),
-                   COUNT(*) FILTER (WHERE m.mail_activity_type_id IS NULL AND NOT internal.is AND NOT author.is_user),
-                   COUNT(*) FILTER (WHERE m.mail_activity_type_id IS NULL AND NOT internal.is AND author.is_user),
+                   COUNT(*) FILTER (WHERE m.mail_activity_type_id IS NULL
+                                      AND NOT internal.is AND NOT author.is_user),
+                   COUNT(*) FILTER (WHERE m.mail_activity_type_id IS NULL
+                                      AND NOT internal.is AND author.is_user),
                    MAX(m.date) FILTER (WHERE m.mail_activity_type_id IS NOT NULL OR NOT internal.is)
               FROM mail_message m
          LEFT JOIN mail_message_subtype st ON st.id = m.subtype_id
-             CROSS JOIN LATERAL (SELECT COALESCE(m.is_internal, FALSE) OR COALESCE(st.internal, FALSE) AS is) internal
-             CROSS JOIN LATERAL (SELECT EXISTS(SELECT 1 FROM res_users u
-                                                WHERE u.partner_id = m.author_id AND u.share IS NOT TRUE) AS is_user) author
+        CROSS JOIN LATERAL (
+                   SELECT COALESCE(m.is_internal, FALSE) OR COALESCE(st.internal, FALSE) AS is
+                   ) internal
+        CROSS JOIN LATERAL (
+                   SELECT EXISTS(SELECT 1 FROM res_users u
+                                  WHERE u.partner_id = m.author_id
+                                    AND u.share IS NOT TRUE) AS is_user
+                   ) author
              WHERE m.model = 'crm.lead' AND m.res_id = ANY(%s)
                AND (m.message_type IN ('email', 'comment') OR m.mail_activity_type_id IS NOT NULL)
           GROUP BY m.res_id
@@ -253,11 +301,20 @@ class LlmService(models.AbstractModel):
             [list(lead_ids)],
         )
         for res_id, done, msg_in, msg_out, last_contact in self.env.cr.fetchall():
-            counts[res_id].update(activities_done=done, messages_in=msg_in, messages_out=msg_out,
-                                  last_contact=last_contact)
-        for res_id, count in self.env["mail.activity"].sudo()._read_group(
-            [("res_model", "=", "crm.lead"), ("res_id", "in", list(lead_ids))],
-            ["res_id"], ["__count"],
+            counts[res_id].update(
+                activities_done=done,
+                messages_in=msg_in,
+                messages_out=msg_out,
+                last_contact=last_contact,
+            )
+        for res_id, count in (
+            self.env["mail.activity"]
+            .sudo()
+            ._read_group(
+                [("res_model", "=", "crm.lead"), ("res_id", "in", list(lead_ids))],
+                ["res_id"],
+                ["__count"],
+            )
         ):
             counts[res_id]["activities_planned"] = count
         return counts
@@ -301,12 +358,19 @@ class LlmService(models.AbstractModel):
         """What the lead's own data says about the customer company (setting-gated)."""
         config = self.get_config(lead.company_id or None)
         if not config["enable_customer_research"]:
-            return {"success": False, "content": None,
-                    "error": _("Customer research is disabled in the settings.")}
+            return {
+                "success": False,
+                "content": None,
+                "error": _("Customer research is disabled in the settings."),
+            }
         facts = self._lead_facts(lead)[lead.id]
-        sent = prompts.lead_payload(facts, config["max_prompt_chars"], config["exclude_personal_data"])
+        sent = prompts.lead_payload(
+            facts, config["max_prompt_chars"], config["exclude_personal_data"]
+        )
         system, messages = prompts.build_messages(sent, prompts.RESEARCH_PROMPT)
-        return self.call_llm_with_failover(messages, system_prompt=system, company=lead.company_id or None)
+        return self.call_llm_with_failover(
+            messages, system_prompt=system, company=lead.company_id or None
+        )
 
     def _engagement_args(self, counts):
         last = counts.get("last_contact")
@@ -321,8 +385,9 @@ class LlmService(models.AbstractModel):
 
     def _llm_analyze(self, lead, facts):
         """Synchronous LLM analysis of one lead (used by the shell helpers)."""
-        return self._run_llm({lead.id: facts}, self.get_config(lead.company_id or None),
-                             lead.company_id or None)[lead.id]
+        return self._run_llm(
+            {lead.id: facts}, self.get_config(lead.company_id or None), lead.company_id or None
+        )[lead.id]
 
     # ------------------------------------------------------------
     # BATCH SCORING
@@ -360,24 +425,34 @@ class LlmService(models.AbstractModel):
         jobs = {}
         sent_by_lead = {}
         for lead_id, facts in facts_by_lead.items():
-            sent = prompts.lead_payload(facts, config["max_prompt_chars"],
-                                        config["exclude_personal_data"])
+            sent = prompts.lead_payload(
+                facts, config["max_prompt_chars"], config["exclude_personal_data"]
+            )
             system, messages = prompts.build_messages(sent)
             sent_by_lead[lead_id] = sent
             jobs[lead_id] = [p._prepare_request(messages, system) for p in providers]
         workers = min(config["concurrency"], len(jobs)) or 1
         if workers == 1:
-            results = {lead_id: transport.execute_with_failover(reqs) for lead_id, reqs in jobs.items()}
+            results = {
+                lead_id: transport.execute_with_failover(reqs) for lead_id, reqs in jobs.items()
+            }
         else:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="llm") as pool:
-                futures = {lead_id: pool.submit(transport.execute_with_failover, reqs)
-                           for lead_id, reqs in jobs.items()}
+                futures = {
+                    lead_id: pool.submit(transport.execute_with_failover, reqs)
+                    for lead_id, reqs in jobs.items()
+                }
                 results = {lead_id: future.result() for lead_id, future in futures.items()}
         out = {}
         invalid = []
         for lead_id, result in results.items():
-            entry = {"sent": sent_by_lead[lead_id], "result": result, "analysis": None,
-                     "error": None, "unusable": False}
+            entry = {
+                "sent": sent_by_lead[lead_id],
+                "result": result,
+                "analysis": None,
+                "error": None,
+                "unusable": False,
+            }
             if result["success"]:
                 try:
                     entry["analysis"] = answers.parse_analysis(result["content"])
@@ -400,10 +475,14 @@ class LlmService(models.AbstractModel):
         engagement = rules.engagement(**self._engagement_args(counts))
         analysis = llm and llm["analysis"]
         if analysis:
-            clarity = dict(clarity, score=analysis["clarity"], analysis=analysis["summary"],
-                           method="llm")
-        scores = {"completeness": completeness["score"], "clarity": clarity["score"],
-                  "engagement": engagement["score"]}
+            clarity = dict(
+                clarity, score=analysis["clarity"], analysis=analysis["summary"], method="llm"
+            )
+        scores = {
+            "completeness": completeness["score"],
+            "clarity": clarity["score"],
+            "engagement": engagement["score"],
+        }
         calculated = rules.weighted_score(scores, weights)
         # transport failure (not an unusable answer): keep rule scores, retry later
         failed = bool(llm and not analysis and not llm["unusable"])
@@ -413,8 +492,11 @@ class LlmService(models.AbstractModel):
             summary = _("AI analysis unavailable (%(error)s); scored by rules.", error=llm["error"])
         else:
             summary = _(
-                "Scored by rules: completeness %(c)s, clarity %(cl)s, engagement %(e)s. %(missing)s",
-                c=int(completeness["score"]), cl=int(clarity["score"]), e=int(engagement["score"]),
+                "Scored by rules: completeness %(c)s, clarity %(cl)s, engagement %(e)s. "
+                "%(missing)s",
+                c=int(completeness["score"]),
+                cl=int(clarity["score"]),
+                e=int(engagement["score"]),
                 missing=completeness["analysis"],
             )
         result = llm and llm["result"]
@@ -430,7 +512,8 @@ class LlmService(models.AbstractModel):
             "failed": failed,
             "error": llm["error"] if llm else None,
             "sent": llm["sent"] if llm else None,
-            "llm": result and {
+            "llm": result
+            and {
                 "provider": result.get("provider"),
                 "provider_id": result.get("provider_id"),
                 "model": result.get("model"),

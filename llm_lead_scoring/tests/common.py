@@ -11,15 +11,25 @@ def openai_body(content, tokens_in=12, tokens_out=34):
     return {
         "id": "chatcmpl-test",
         "object": "chat.completion",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                     "finish_reason": "stop"}],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": "stop",
+            }
+        ],
         "usage": {"prompt_tokens": tokens_in, "completion_tokens": tokens_out},
     }
 
 
 def analysis_json(clarity=80, summary="Clear need for 50 licences before Q3.", **extra):
-    data = {"clarity": clarity, "summary": summary, "strengths": ["Budget stated"],
-            "risks": ["Competitor in play"], "next_action": "Call the CFO to confirm budget."}
+    data = {
+        "clarity": clarity,
+        "summary": summary,
+        "strengths": ["Budget stated"],
+        "risks": ["Competitor in play"],
+        "next_action": "Call the CFO to confirm budget.",
+    }
     data.update(extra)
     return json.dumps(data)
 
@@ -34,8 +44,11 @@ class ScriptedLLMServer:
 
     def __init__(self, default=None):
         self.script = []
-        self.default = default if default is not None else (200, {}, openai_body(analysis_json()), 0)
+        self.default = (
+            default if default is not None else (200, {}, openai_body(analysis_json()), 0)
+        )
         self.requests = []
+        self.broken_pipes = 0
         self._lock = threading.Lock()
         server = self
 
@@ -51,8 +64,14 @@ class ScriptedLLMServer:
                 except ValueError:
                     payload = None
                 with server._lock:
-                    server.requests.append({"path": self.path, "headers": dict(self.headers),
-                                            "json": payload, "time": time.monotonic()})
+                    server.requests.append(
+                        {
+                            "path": self.path,
+                            "headers": dict(self.headers),
+                            "json": payload,
+                            "time": time.monotonic(),
+                        }
+                    )
                     answer = server.script.pop(0) if server.script else server.default
                 if callable(answer):
                     answer = answer(payload)
@@ -73,7 +92,7 @@ class ScriptedLLMServer:
                     self.end_headers()
                     self.wfile.write(body)
                 except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (timeout test)
+                    server.broken_pipes += 1  # the client gave up (timeout test)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
@@ -91,7 +110,6 @@ class ScriptedLLMServer:
 
 
 class LlmLeadScoringCommon(TestCrmCommon):
-
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -144,9 +162,9 @@ class LlmLeadScoringCommon(TestCrmCommon):
             "city": "Brussels",
             "country_id": self.env.ref("base.be").id,
             "expected_revenue": 45000,
-            "description": "<p>We need an ERP for 50 users to replace our legacy system by Q3 2027. "
-                           "Budget approved: 40k EUR. The CFO signs off on the purchase; we want a "
-                           "demo and a quotation within two weeks.</p>",
+            "description": "<p>We need an ERP for 50 users to replace our legacy system by "
+            "Q3 2027. Budget approved: 40k EUR. The CFO signs off on the purchase; we want a "
+            "demo and a quotation within two weeks.</p>",
             "user_id": self.user_sales_salesman.id,
             "team_id": self.sales_team_1.id,
         }

@@ -37,15 +37,21 @@ class TestLeadAnalysis(LlmLeadScoringCommon):
     def test_clarity_specific_vs_vague(self):
         service = self.env["llm.service"]
         specific = service.analyze_requirement_clarity(self._full_lead())
-        vague = service.analyze_requirement_clarity(self._full_lead(
-            description="<p>Just looking, maybe some info on your products?</p>"))
+        vague = service.analyze_requirement_clarity(
+            self._full_lead(description="<p>Just looking, maybe some info on your products?</p>")
+        )
         self.assertGreaterEqual(specific["score"], 70)
         self.assertLess(vague["score"], 40)
         self.assertIn("vague", vague["analysis"])
 
     def test_clarity_judged_by_llm_when_configured(self):
         self._create_provider()
-        self.server.default = (200, {}, openai_body(analysis_json(clarity=35, summary="Need unclear.")), 0)
+        self.server.default = (
+            200,
+            {},
+            openai_body(analysis_json(clarity=35, summary="Need unclear.")),
+            0,
+        )
         result = self.env["llm.service"].analyze_requirement_clarity(self._full_lead())
         self.assertEqual(result["score"], 35)
         self.assertEqual(result["method"], "llm")
@@ -57,29 +63,55 @@ class TestLeadAnalysis(LlmLeadScoringCommon):
         self.assertLess(result["score"], 20)
         self.assertEqual((result["activity_count"], result["message_count"]), (0, 0))
         lead.activity_schedule("mail.mail_activity_data_call", summary="Call")
-        lead.activity_schedule("mail.mail_activity_data_todo", summary="Demo").action_feedback("done")
-        lead.message_post(body="Hello Alice", message_type="comment", subtype_xmlid="mail.mt_comment")
-        lead.message_post(body="Internal only", message_type="comment", subtype_xmlid="mail.mt_note")
-        lead.message_post(body="Customer reply", message_type="email", author_id=self.contact_1.id,
-                          subtype_xmlid="mail.mt_comment")
+        lead.activity_schedule("mail.mail_activity_data_todo", summary="Demo").action_feedback(
+            "done"
+        )
+        lead.message_post(
+            body="Hello Alice", message_type="comment", subtype_xmlid="mail.mt_comment"
+        )
+        lead.message_post(
+            body="Internal only", message_type="comment", subtype_xmlid="mail.mt_note"
+        )
+        lead.message_post(
+            body="Customer reply",
+            message_type="email",
+            author_id=self.contact_1.id,
+            subtype_xmlid="mail.mt_comment",
+        )
         result = service.analyze_activity_engagement(lead)
         self.assertEqual(result["activity_count"], 2, "one planned, one done")
-        self.assertEqual(result["message_count"], 2, "one in, one out; the internal note is not a contact")
+        self.assertEqual(
+            result["message_count"], 2, "one in, one out; the internal note is not a contact"
+        )
         self.assertGreater(result["score"], 40)
 
     def test_calculate_weighted_score(self):
         outcome = self.env["llm.service"].calculate_ai_probability_score(self._full_lead())
-        expected = round((outcome["completeness"]["score"] * 30 + outcome["clarity"]["score"] * 40
-                          + outcome["engagement"]["score"] * 30) / 100, 1)
+        expected = round(
+            (
+                outcome["completeness"]["score"] * 30
+                + outcome["clarity"]["score"] * 40
+                + outcome["engagement"]["score"] * 30
+            )
+            / 100,
+            1,
+        )
         self.assertEqual(outcome["calculated_score"], expected)
         self.assertEqual(outcome["method"], "rules")
 
     def test_research_customer(self):
         lead = self._full_lead()
         self.assertFalse(self.env["llm.service"].research_customer(lead)["success"])
-        self.env["ir.config_parameter"].sudo().set_param("llm_lead_scoring.enable_customer_research", True)
+        self.env["ir.config_parameter"].sudo().set_param(
+            "llm_lead_scoring.enable_customer_research", True
+        )
         self._create_provider()
-        self.server.default = (200, {}, openai_body("Acme Industries needs an ERP; size unknown."), 0)
+        self.server.default = (
+            200,
+            {},
+            openai_body("Acme Industries needs an ERP; size unknown."),
+            0,
+        )
         result = self.env["llm.service"].research_customer(lead)
         self.assertTrue(result["success"])
         self.assertIn("Never invent", self.server.requests[-1]["json"]["messages"][0]["content"])
@@ -87,7 +119,6 @@ class TestLeadAnalysis(LlmLeadScoringCommon):
 
 @tagged("llm_lead_scoring")
 class TestLeadQueueing(LlmLeadScoringCommon):
-
     def _triggers(self):
         cron = self.env.ref("llm_lead_scoring.ir_cron_llm_lead_scoring_enrich")
         return self.env["ir.cron.trigger"].sudo().search_count([("cron_id", "=", cron.id)])
@@ -103,7 +134,9 @@ class TestLeadQueueing(LlmLeadScoringCommon):
     def test_auto_enrich_off_or_setting_off(self):
         lead = self.env["crm.lead"].create({"name": "manual", "auto_enrich": False})
         self.assertFalse(lead.ai_enrichment_status)
-        self.env["ir.config_parameter"].sudo().set_param("llm_lead_scoring.auto_enrich_new_leads", False)
+        self.env["ir.config_parameter"].sudo().set_param(
+            "llm_lead_scoring.auto_enrich_new_leads", False
+        )
         self.env.registry.clear_cache()
         self.assertFalse(self.env["crm.lead"].create({"name": "off"}).ai_enrichment_status)
 
@@ -111,13 +144,19 @@ class TestLeadQueueing(LlmLeadScoringCommon):
         lead = self._full_lead()
         self.env["crm.lead"]._ai_enrich(lead)
         self.assertEqual(lead.ai_enrichment_status, "completed")
-        lead.write({"priority": "2", "tag_ids": [(4, self.env["crm.tag"].create({"name": "x"}).id)]})
-        self.assertEqual(lead.ai_enrichment_status, "completed", "not a field that changes the score")
+        lead.write(
+            {"priority": "2", "tag_ids": [(4, self.env["crm.tag"].create({"name": "x"}).id)]}
+        )
+        self.assertEqual(
+            lead.ai_enrichment_status, "completed", "not a field that changes the score"
+        )
         lead.phone = "+32 2 555 00 00"
         self.assertEqual(lead.ai_enrichment_status, "pending")
 
     def test_update_setting_off(self):
-        self.env["ir.config_parameter"].sudo().set_param("llm_lead_scoring.auto_enrich_on_update", False)
+        self.env["ir.config_parameter"].sudo().set_param(
+            "llm_lead_scoring.auto_enrich_on_update", False
+        )
         self.env.registry.clear_cache()
         lead = self._full_lead()
         self.env["crm.lead"]._ai_enrich(lead)
@@ -142,7 +181,6 @@ class TestLeadQueueing(LlmLeadScoringCommon):
 
 @tagged("llm_lead_scoring")
 class TestLeadEnrichment(LlmLeadScoringCommon):
-
     @users("user_sales_salesman")
     def test_score_now_button(self):
         self._create_provider()

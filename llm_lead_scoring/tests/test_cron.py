@@ -14,17 +14,27 @@ from .common import LlmLeadScoringCommon, analysis_json, openai_body
 
 def _lead_title(request_json):
     content = request_json["messages"][-1]["content"]
-    return json.loads(re.search(r"<lead_data>\n(.*)\n</lead_data>", content, re.S).group(1))["title"]
+    return json.loads(re.search(r"<lead_data>\n(.*)\n</lead_data>", content, re.S).group(1))[
+        "title"
+    ]
 
 
 @tagged("llm_lead_scoring")
 class TestEnrichmentCron(LlmLeadScoringCommon):
-
     def _make_leads(self, count, **vals):
-        return self.env["crm.lead"].create([
-            dict({"name": "Cron lead %s" % i, "email_from": "c%s@example.com" % i,
-                  "description": "<p>Need %s licences by Q3, budget 10k EUR</p>" % i}, **vals)
-            for i in range(count)])
+        return self.env["crm.lead"].create(
+            [
+                dict(
+                    {
+                        "name": "Cron lead %s" % i,
+                        "email_from": "c%s@example.com" % i,
+                        "description": "<p>Need %s licences by Q3, budget 10k EUR</p>" % i,
+                    },
+                    **vals,
+                )
+                for i in range(count)
+            ]
+        )
 
     def test_cron_record(self):
         cron = self.env.ref("llm_lead_scoring.ir_cron_llm_lead_scoring_enrich")
@@ -55,7 +65,9 @@ class TestEnrichmentCron(LlmLeadScoringCommon):
         self.assertEqual(set(leads.mapped("ai_score_method")), {"rules"})
 
     def test_disabled_setting_stops_the_cron(self):
-        self.env["ir.config_parameter"].sudo().set_param("llm_lead_scoring.auto_enrich_enabled", False)
+        self.env["ir.config_parameter"].sudo().set_param(
+            "llm_lead_scoring.auto_enrich_enabled", False
+        )
         self.env.registry.clear_cache()
         lead = self.env["crm.lead"].create({"name": "x", "ai_enrichment_status": "pending"})
         self.env["crm.lead"]._cron_enrich_leads()
@@ -77,7 +89,9 @@ class TestEnrichmentCron(LlmLeadScoringCommon):
                     calls = len(self.server.requests)
                     self.env["crm.lead"]._cron_enrich_leads()
                     self.assertEqual(len(self.server.requests), calls)
-                    frozen.tick(lead.ai_next_retry_date - fields.Datetime.now() + timedelta(seconds=1))
+                    frozen.tick(
+                        lead.ai_next_retry_date - fields.Datetime.now() + timedelta(seconds=1)
+                    )
             self.assertEqual(lead.ai_enrichment_attempts, 3)
             self.assertEqual(delays, [timedelta(minutes=5), timedelta(minutes=10)])
             # max attempts (3) reached: left failed, with its error, for a human to look at
@@ -96,9 +110,12 @@ class TestEnrichmentCron(LlmLeadScoringCommon):
     def test_stuck_processing_requeued(self):
         leads = self._make_leads(2)
         with freeze_time(fields.Datetime.now() - timedelta(minutes=20)):
-            leads[0].write({"ai_enrichment_status": "processing",
-                            "ai_processing_since": fields.Datetime.now()})
-        leads[1].write({"ai_enrichment_status": "processing", "ai_processing_since": fields.Datetime.now()})
+            leads[0].write(
+                {"ai_enrichment_status": "processing", "ai_processing_since": fields.Datetime.now()}
+            )
+        leads[1].write(
+            {"ai_enrichment_status": "processing", "ai_processing_since": fields.Datetime.now()}
+        )
         with self.assertLogs("odoo.addons.llm_lead_scoring.models.crm_lead", "WARNING") as logs:
             self.env["crm.lead"]._cron_enrich_leads()
         self.assertIn("1 leads stuck in processing were re-queued", logs.output[0])
@@ -125,8 +142,11 @@ class TestEnrichmentCron(LlmLeadScoringCommon):
         large = self._count_queries(50)
         per_lead = (large - small) / 40.0
         # one UPDATE per lead; everything else is per batch
-        self.assertLessEqual(per_lead, 2, "queries per extra lead: %s (10 leads: %s, 50: %s)" % (
-            per_lead, small, large))
+        self.assertLessEqual(
+            per_lead,
+            2,
+            "queries per extra lead: %s (10 leads: %s, 50: %s)" % (per_lead, small, large),
+        )
         self.assertLess(large / 50.0, 20)
 
     def test_query_count_assert(self):
@@ -151,13 +171,23 @@ class TestEnrichmentConcurrentWorkers(LlmLeadScoringCommon):
         with registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
             env["llm.provider"].search([]).write({"active": False})
-            provider = env["llm.provider"].create({
-                "name": "Concurrent test server", "provider_type": "openai_compatible",
-                "base_url": self.server.base_url, "is_default": True, "max_retries": 0, "timeout": 10})
+            provider = env["llm.provider"].create(
+                {
+                    "name": "Concurrent test server",
+                    "provider_type": "openai_compatible",
+                    "base_url": self.server.base_url,
+                    "is_default": True,
+                    "max_retries": 0,
+                    "timeout": 10,
+                }
+            )
             env["ir.config_parameter"].set_param("llm_lead_scoring.batch_size", 5)
-            leads = env["crm.lead"].create([
-                {"name": "Concurrent lead %s" % i, "description": "<p>need %s</p>" % i}
-                for i in range(40)])
+            leads = env["crm.lead"].create(
+                [
+                    {"name": "Concurrent lead %s" % i, "description": "<p>need %s</p>" % i}
+                    for i in range(40)
+                ]
+            )
             lead_ids = leads.ids
         registry.clear_cache()
 
@@ -166,7 +196,9 @@ class TestEnrichmentConcurrentWorkers(LlmLeadScoringCommon):
                 env = api.Environment(cr, SUPERUSER_ID, {})
                 env["crm.lead"].browse(lead_ids).unlink()
                 env["llm.provider"].browse(provider.id).unlink()
-                env["ir.config_parameter"].search([("key", "=", "llm_lead_scoring.batch_size")]).unlink()
+                env["ir.config_parameter"].search(
+                    [("key", "=", "llm_lead_scoring.batch_size")]
+                ).unlink()
             registry.clear_cache()
 
         self.addCleanup(cleanup)
@@ -190,8 +222,12 @@ class TestEnrichmentConcurrentWorkers(LlmLeadScoringCommon):
         self.assertEqual(len(titles), 40)
         self.assertEqual(set(titles.values()), {1}, "no lead scored twice")
         with registry.cursor() as cr:
-            cr.execute("SELECT ai_enrichment_status, count(*) FROM crm_lead WHERE id = ANY(%s) GROUP BY 1",
-                       [lead_ids])
+            cr.execute(
+                "SELECT ai_enrichment_status, count(*) FROM crm_lead WHERE id = ANY(%s) GROUP BY 1",
+                [lead_ids],
+            )
             self.assertEqual(dict(cr.fetchall()), {"completed": 40})
-            cr.execute("SELECT count(*) FROM crm_lead_score_history WHERE lead_id = ANY(%s)", [lead_ids])
+            cr.execute(
+                "SELECT count(*) FROM crm_lead_score_history WHERE lead_id = ANY(%s)", [lead_ids]
+            )
             self.assertEqual(cr.fetchone()[0], 40)

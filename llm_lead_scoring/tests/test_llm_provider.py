@@ -1,3 +1,5 @@
+import psycopg2
+
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import tagged, users
 from odoo.tools import mute_logger
@@ -7,7 +9,6 @@ from .common import LlmLeadScoringCommon, openai_body
 
 @tagged("llm_lead_scoring")
 class TestLlmProvider(LlmLeadScoringCommon):
-
     def test_defaults_per_type(self):
         provider = self.env["llm.provider"].create({"name": "OpenAI", "provider_type": "openai"})
         self.assertEqual(provider.base_url, "https://api.openai.com/v1")
@@ -16,7 +17,9 @@ class TestLlmProvider(LlmLeadScoringCommon):
         self.assertEqual(provider.get_api_url(), "https://api.anthropic.com/v1/messages")
         provider.provider_type = "groq"
         self.assertEqual(provider.base_url, "https://api.groq.com/openai/v1")
-        provider.write({"provider_type": "openai_compatible", "base_url": "http://gpu-box:8000/v1/"})
+        provider.write(
+            {"provider_type": "openai_compatible", "base_url": "http://gpu-box:8000/v1/"}
+        )
         self.assertEqual(provider.get_api_url(), "http://gpu-box:8000/v1/chat/completions")
 
     def test_headers_and_payload_formats(self):
@@ -54,7 +57,11 @@ class TestLlmProvider(LlmLeadScoringCommon):
         self.assertFalse(second.is_default)
         self.assertEqual(self.env["llm.provider"].get_default_provider(), first)
         # the database refuses two defaults even when the ORM is bypassed
-        with mute_logger("odoo.sql_db"), self.assertRaises(Exception), self.cr.savepoint():
+        with (
+            mute_logger("odoo.sql_db"),
+            self.assertRaises(psycopg2.errors.UniqueViolation),
+            self.cr.savepoint(),
+        ):
             self.cr.execute("UPDATE llm_provider SET is_default = TRUE WHERE id = %s", [second.id])
 
     def test_provider_cache_follows_changes(self):
@@ -77,8 +84,9 @@ class TestLlmProvider(LlmLeadScoringCommon):
 
     @users("user_sales_manager")
     def test_manager_manages_providers_and_key(self):
-        provider = self.env["llm.provider"].create({"name": "Mine", "provider_type": "openai",
-                                                    "api_key": "sk-mine"})
+        provider = self.env["llm.provider"].create(
+            {"name": "Mine", "provider_type": "openai", "api_key": "sk-mine"}
+        )
         self.assertEqual(provider.api_key, "sk-mine")
 
     def test_test_connection_notifies(self):
@@ -111,7 +119,9 @@ class TestLlmProvider(LlmLeadScoringCommon):
         self.server.default = (200, {}, openai_body("OK", 600, 400), 0)
         self.env["llm.service"].call_llm([{"role": "user", "content": "x"}])
         provider.invalidate_recordset()
-        self.assertEqual((provider.request_count, provider.tokens_in, provider.tokens_out), (1, 600, 400))
+        self.assertEqual(
+            (provider.request_count, provider.tokens_in, provider.tokens_out), (1, 600, 400)
+        )
         self.assertAlmostEqual(provider.total_cost, 2.0)
         self.assertEqual(provider.success_rate, 100.0)
         self.assertTrue(provider.last_used)
@@ -119,18 +129,26 @@ class TestLlmProvider(LlmLeadScoringCommon):
 
 @tagged("llm_lead_scoring")
 class TestLlmSettings(LlmLeadScoringCommon):
-
     def test_weights_must_sum_to_100(self):
         with self.assertRaisesRegex(ValidationError, "sum to 100"):
-            self.env["res.config.settings"].create({
-                "llm_weight_completeness": 50, "llm_weight_clarity": 40, "llm_weight_engagement": 30})
+            self.env["res.config.settings"].create(
+                {
+                    "llm_weight_completeness": 50,
+                    "llm_weight_clarity": 40,
+                    "llm_weight_engagement": 30,
+                }
+            )
 
     def test_saving_settings_clears_the_cached_config(self):
         service = self.env["llm.service"]
         self.assertEqual(service.get_config()["weight_clarity"], 40)
-        self.env["res.config.settings"].create({
-            "llm_weight_completeness": 20, "llm_weight_clarity": 60, "llm_weight_engagement": 20,
-        }).execute()
+        self.env["res.config.settings"].create(
+            {
+                "llm_weight_completeness": 20,
+                "llm_weight_clarity": 60,
+                "llm_weight_engagement": 20,
+            }
+        ).execute()
         self.assertEqual(service.get_config()["weight_clarity"], 60)
         lead = self._full_lead()
         outcome = service.calculate_ai_probability_score(lead)
