@@ -1,0 +1,133 @@
+"""Benchmark: background AI scoring of N leads against a local LLM server (not a test).
+
+Creates N pending leads in a database where llm_lead_scoring is installed, points a provider at
+a local OpenAI-compatible server answering after --latency seconds, runs the scoring cron as a
+cron worker would (with its commits) and prints leads/s next to the limit concurrency / latency,
+queries per lead and peak memory. The leads and the provider are deleted afterwards.
+
+    python3 bench/bench_lead_scoring.py -d DB --leads 1000 --latency 0.3 --concurrency 8
+"""
+
+import argparse
+import json
+import resource
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+ANSWER = json.dumps({
+    "choices": [{"message": {"content": json.dumps({
+        "clarity": 70, "summary": "Benchmark answer.", "strengths": ["a"], "risks": ["b"],
+        "next_action": "Call."})}}],
+    "usage": {"prompt_tokens": 300, "completion_tokens": 60},
+}).encode()
+
+
+def start_server(latency):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            time.sleep(latency)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(ANSWER)))
+            self.end_headers()
+            self.wfile.write(ANSWER)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-d", "--database", required=True)
+    parser.add_argument("--db-host", default="127.0.0.1")
+    parser.add_argument("--db-port", default="5432")
+    parser.add_argument("--db-user", default="odoo")
+    parser.add_argument("--db-password", default="odoo")
+    parser.add_argument("--addons-path", default=None)
+    parser.add_argument("--leads", type=int, default=1000)
+    parser.add_argument("--latency", type=float, default=0.3)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=64)
+    args = parser.parse_args()
+
+    import odoo
+    from odoo import SUPERUSER_ID, api, sql_db
+
+    odoo_args = ["--db_host", args.db_host, "--db_port", args.db_port, "--db_user", args.db_user,
+                 "--db_password", args.db_password, "--log-level", "warn"]
+    if args.addons_path:
+        odoo_args += ["--addons-path", args.addons_path]
+    odoo.tools.config.parse_config(odoo_args)
+    registry = odoo.modules.registry.Registry(args.database)
+    httpd = start_server(args.latency)
+    params = {"llm_lead_scoring.concurrency": str(args.concurrency),
+              "llm_lead_scoring.batch_size": str(args.batch_size)}
+    with registry.cursor() as cr:
+        env = api.Environment(cr, SUPERUSER_ID, {})
+        icp = env["ir.config_parameter"]
+        saved = {key: icp.get_param(key) for key in params}
+        for key, value in params.items():
+            icp.set_param(key, value)
+        inactive = env["llm.provider"].search([])
+        inactive.write({"active": False})
+        provider = env["llm.provider"].create({
+            "name": "Benchmark server", "provider_type": "openai_compatible",
+            "base_url": "http://127.0.0.1:%s/v1" % httpd.server_address[1], "is_default": True,
+            "max_retries": 0, "timeout": 30})
+        # the rest of the backlog stays out of the way
+        cr.execute("SELECT id FROM crm_lead WHERE ai_enrichment_status IN ('pending', 'failed')")
+        parked = [row[0] for row in cr.fetchall()]
+        cr.execute("UPDATE crm_lead SET ai_enrichment_status = 'completed' WHERE id = ANY(%s)", [parked])
+        leads = env["crm.lead"].create([{
+            "name": "Benchmark lead %s" % i, "email_from": "b%s@example.com" % i,
+            "contact_name": "Contact %s" % i, "phone": "+1 555 %04d" % i,
+            "description": "<p>Need %s licences by Q3, budget %sk EUR, the CFO approves.</p>" % (i, i),
+        } for i in range(args.leads)])
+        lead_ids = leads.ids
+    registry.clear_cache()
+    try:
+        with registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            env["llm.service"].get_config()
+            queries_before = sql_db.sql_counter
+            started = time.monotonic()
+            env["crm.lead"]._cron_enrich_leads(time_budget=3600)
+            elapsed = time.monotonic() - started
+            queries = sql_db.sql_counter - queries_before
+            cr.execute("SELECT ai_enrichment_status, count(*) FROM crm_lead WHERE id = ANY(%s) GROUP BY 1",
+                       [lead_ids])
+            statuses = dict(cr.fetchall())
+    finally:
+        with registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            env["crm.lead"].browse(lead_ids).unlink()
+            env["llm.provider"].browse(provider.id).unlink()
+            inactive.with_env(env).write({"active": True})
+            cr.execute("UPDATE crm_lead SET ai_enrichment_status = 'pending' WHERE id = ANY(%s)", [parked])
+            for key, value in saved.items():
+                env["ir.config_parameter"].set_param(key, value or False)
+        httpd.shutdown()
+    rate = args.leads / elapsed
+    limit = args.concurrency / args.latency
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print("leads scored      : %s (%s)" % (args.leads, statuses))
+    print("time              : %.1f s" % elapsed)
+    print("throughput        : %.1f leads/s" % rate)
+    print("limit             : %.1f leads/s (concurrency %s / latency %.2f s)"
+          % (limit, args.concurrency, args.latency))
+    print("share of limit    : %.0f %%" % (100.0 * rate / limit))
+    print("queries per lead  : %.2f (%s queries)" % (queries / args.leads, queries))
+    print("peak memory (RSS) : %.0f MB" % peak_mb)
+
+
+if __name__ == "__main__":
+    main()
