@@ -15,12 +15,26 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-ANSWER = json.dumps({
-    "choices": [{"message": {"content": json.dumps({
-        "clarity": 70, "summary": "Benchmark answer.", "strengths": ["a"], "risks": ["b"],
-        "next_action": "Call."})}}],
-    "usage": {"prompt_tokens": 300, "completion_tokens": 60},
-}).encode()
+ANSWER = json.dumps(
+    {
+        "choices": [
+            {
+                "message": {
+                    "content": json.dumps(
+                        {
+                            "clarity": 70,
+                            "summary": "Benchmark answer.",
+                            "strengths": ["a"],
+                            "risks": ["b"],
+                            "next_action": "Call.",
+                        }
+                    )
+                }
+            }
+        ],
+        "usage": {"prompt_tokens": 300, "completion_tokens": 60},
+    }
+).encode()
 
 
 def start_server(latency):
@@ -62,15 +76,27 @@ def main():
     import odoo
     from odoo import SUPERUSER_ID, api, sql_db
 
-    odoo_args = ["--db_host", args.db_host, "--db_port", args.db_port, "--db_user", args.db_user,
-                 "--db_password", args.db_password, "--log-level", "warn"]
+    odoo_args = [
+        "--db_host",
+        args.db_host,
+        "--db_port",
+        args.db_port,
+        "--db_user",
+        args.db_user,
+        "--db_password",
+        args.db_password,
+        "--log-level",
+        "warn",
+    ]
     if args.addons_path:
         odoo_args += ["--addons-path", args.addons_path]
     odoo.tools.config.parse_config(odoo_args)
     registry = odoo.modules.registry.Registry(args.database)
     httpd = start_server(args.latency)
-    params = {"llm_lead_scoring.concurrency": str(args.concurrency),
-              "llm_lead_scoring.batch_size": str(args.batch_size)}
+    params = {
+        "llm_lead_scoring.concurrency": str(args.concurrency),
+        "llm_lead_scoring.batch_size": str(args.batch_size),
+    }
     with registry.cursor() as cr:
         env = api.Environment(cr, SUPERUSER_ID, {})
         icp = env["ir.config_parameter"]
@@ -79,19 +105,35 @@ def main():
             icp.set_param(key, value)
         inactive = env["llm.provider"].search([])
         inactive.write({"active": False})
-        provider = env["llm.provider"].create({
-            "name": "Benchmark server", "provider_type": "openai_compatible",
-            "base_url": "http://127.0.0.1:%s/v1" % httpd.server_address[1], "is_default": True,
-            "max_retries": 0, "timeout": 30})
+        provider = env["llm.provider"].create(
+            {
+                "name": "Benchmark server",
+                "provider_type": "openai_compatible",
+                "base_url": "http://127.0.0.1:%s/v1" % httpd.server_address[1],
+                "is_default": True,
+                "max_retries": 0,
+                "timeout": 30,
+            }
+        )
         # the rest of the backlog stays out of the way
         cr.execute("SELECT id FROM crm_lead WHERE ai_enrichment_status IN ('pending', 'failed')")
         parked = [row[0] for row in cr.fetchall()]
-        cr.execute("UPDATE crm_lead SET ai_enrichment_status = 'completed' WHERE id = ANY(%s)", [parked])
-        leads = env["crm.lead"].create([{
-            "name": "Benchmark lead %s" % i, "email_from": "b%s@example.com" % i,
-            "contact_name": "Contact %s" % i, "phone": "+1 555 %04d" % i,
-            "description": "<p>Need %s licences by Q3, budget %sk EUR, the CFO approves.</p>" % (i, i),
-        } for i in range(args.leads)])
+        cr.execute(
+            "UPDATE crm_lead SET ai_enrichment_status = 'completed' WHERE id = ANY(%s)", [parked]
+        )
+        leads = env["crm.lead"].create(
+            [
+                {
+                    "name": "Benchmark lead %s" % i,
+                    "email_from": "b%s@example.com" % i,
+                    "contact_name": "Contact %s" % i,
+                    "phone": "+1 555 %04d" % i,
+                    "description": "<p>Need %s licences by Q3, budget %sk EUR, "
+                    "the CFO approves.</p>" % (i, i),
+                }
+                for i in range(args.leads)
+            ]
+        )
         lead_ids = leads.ids
     registry.clear_cache()
     try:
@@ -103,8 +145,10 @@ def main():
             env["crm.lead"]._cron_enrich_leads(time_budget=3600)
             elapsed = time.monotonic() - started
             queries = sql_db.sql_counter - queries_before
-            cr.execute("SELECT ai_enrichment_status, count(*) FROM crm_lead WHERE id = ANY(%s) GROUP BY 1",
-                       [lead_ids])
+            cr.execute(
+                "SELECT ai_enrichment_status, count(*) FROM crm_lead WHERE id = ANY(%s) GROUP BY 1",
+                [lead_ids],
+            )
             statuses = dict(cr.fetchall())
     finally:
         with registry.cursor() as cr:
@@ -112,7 +156,9 @@ def main():
             env["crm.lead"].browse(lead_ids).unlink()
             env["llm.provider"].browse(provider.id).unlink()
             inactive.with_env(env).write({"active": True})
-            cr.execute("UPDATE crm_lead SET ai_enrichment_status = 'pending' WHERE id = ANY(%s)", [parked])
+            cr.execute(
+                "UPDATE crm_lead SET ai_enrichment_status = 'pending' WHERE id = ANY(%s)", [parked]
+            )
             for key, value in saved.items():
                 env["ir.config_parameter"].set_param(key, value or False)
         httpd.shutdown()
@@ -122,8 +168,10 @@ def main():
     print("leads scored      : %s (%s)" % (args.leads, statuses))
     print("time              : %.1f s" % elapsed)
     print("throughput        : %.1f leads/s" % rate)
-    print("limit             : %.1f leads/s (concurrency %s / latency %.2f s)"
-          % (limit, args.concurrency, args.latency))
+    print(
+        "limit             : %.1f leads/s (concurrency %s / latency %.2f s)"
+        % (limit, args.concurrency, args.latency)
+    )
     print("share of limit    : %.0f %%" % (100.0 * rate / limit))
     print("queries per lead  : %.2f (%s queries)" % (queries / args.leads, queries))
     print("peak memory (RSS) : %.0f MB" % peak_mb)

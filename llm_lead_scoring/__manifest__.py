@@ -14,6 +14,7 @@
         "data/ir_cron_data.xml",
         "views/crm_lead_views.xml",
         "views/llm_provider_views.xml",
+        "views/llm_scoring_model_views.xml",
         "views/res_config_settings_views.xml",
     ],
     "post_init_hook": "post_init_hook",

@@ -5,6 +5,7 @@ import math
 import re
 
 ANALYSIS_KEYS = ("clarity", "summary", "strengths", "risks", "next_action")
+SIGNAL_KEYS = ("budget", "timeline", "decision_maker", "need")
 MAX_LIST_ITEMS = 8
 MAX_TEXT = 2000
 
@@ -94,7 +95,14 @@ def parse_analysis(content):
     summary = _clean_text(obj["summary"], "summary")
     if not summary:
         raise UnusableAnswer("The AI answer's summary is empty.")
+    signals = obj.get("signals")
+    signals = {
+        key: signals[key]
+        for key in SIGNAL_KEYS
+        if isinstance(signals, dict) and isinstance(signals.get(key), bool)
+    }
     return {
+        "signals": signals,
         "clarity": float(clarity),
         "summary": summary,
         "strengths": _clean_list(obj["strengths"], "strengths"),

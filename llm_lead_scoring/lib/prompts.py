@@ -12,7 +12,10 @@ SYSTEM_PROMPT = (
     "Answer with exactly one JSON object and nothing else, with these keys:\n"
     '{"clarity": <number 0-100: how clear and specific the need is (budget, timeline, '
     'decision maker, concrete requirement)>, "summary": <one or two sentences>, '
-    '"strengths": [<short texts>], "risks": [<short texts>], "next_action": <one sentence>}'
+    '"strengths": [<short texts>], "risks": [<short texts>], "next_action": <one sentence>, '
+    '"signals": {"budget": <true if a budget is stated>, "timeline": <true if a timeline is '
+    'stated>, "decision_maker": <true if the decision maker is known>, "need": <true if the '
+    "need is specific>}}"
 )
 
 RESEARCH_PROMPT = (

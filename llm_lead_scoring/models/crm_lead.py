@@ -8,6 +8,8 @@ from markupsafe import Markup, escape
 
 from odoo import _, api, fields, models
 
+from .llm_scoring_model import score_band
+
 _logger = logging.getLogger(__name__)
 
 # a change of one of these fields re-queues the lead (when the settings say so)
@@ -63,10 +65,26 @@ class CrmLead(models.Model):
         copy=False,
     )
     ai_score_method = fields.Selection(
-        [("rules", "Rules"), ("llm", "Rules + LLM")],
+        [("rules", "Rules composite"), ("learned", "Learned model")],
         string="Scoring Method",
         readonly=True,
         copy=False,
+        help="Rules composite until a model learned from the company's closed leads exists.",
+    )
+    ai_analysis_method = fields.Selection(
+        [("rules", "Rules"), ("llm", "Rules + LLM")],
+        string="Analysis Method",
+        readonly=True,
+        copy=False,
+        help="Whether an LLM judged the clarity of the need, or rules alone.",
+    )
+    ai_model_version = fields.Char(string="Model Version", readonly=True, copy=False)
+    ai_score_factors = fields.Json(string="Score Factors", readonly=True, copy=False)
+    ai_score_explanation = fields.Text(
+        string="Why this score",
+        readonly=True,
+        copy=False,
+        help="The factors that raise or lower the learned probability the most.",
     )
     # AI analysis
     ai_analysis_summary = fields.Text(string="AI Summary", readonly=True, copy=False)
@@ -338,12 +356,20 @@ class CrmLead(models.Model):
         INSERT for the history and one for the notes.
         """
         outcomes = self.env["llm.service"]._score_leads(leads, use_llm=use_llm)
+        learned = self._ai_learned_predictions(leads, outcomes)
+        Model = self.env["llm.scoring.model"].sudo()
+        labels = Model._value_labels([p["factors"] for p in learned.values()])
         now = fields.Datetime.now()
         max_attempts = self.env["llm.service"].get_config()["max_attempts"]
         history_vals, notes = [], {}
         for lead in leads:
             outcome = outcomes[lead.id]
-            score = outcome["calculated_score"]
+            prediction = learned.get(lead.id)
+            score = (
+                round(100 * prediction["probability"], 1)
+                if prediction
+                else outcome["calculated_score"]
+            )
             previous = lead.ai_probability_score if lead.ai_last_enrichment_date else None
             trend = self._ai_trend(previous, score)
             analysis = outcome["analysis"] or {}
@@ -353,7 +379,12 @@ class CrmLead(models.Model):
                 "ai_clarity_score": outcome["clarity"]["score"],
                 "ai_engagement_score": outcome["engagement"]["score"],
                 "ai_score_trend": trend,
-                "ai_score_method": outcome["method"],
+                "ai_score_method": "learned" if prediction else "rules",
+                "ai_analysis_method": outcome["method"],
+                "ai_model_version": prediction and prediction["version"],
+                "ai_score_factors": prediction and prediction["factors"],
+                "ai_score_explanation": prediction
+                and Model._explanation(prediction["factors"], labels),
                 "ai_analysis_summary": outcome["summary"],
                 "ai_enrichment_data": self._ai_enrichment_payload(outcome, now),
                 "ai_last_enrichment_date": now,
@@ -392,7 +423,7 @@ class CrmLead(models.Model):
                         "score": score,
                         "previous_score": previous or 0.0,
                         "trend": trend,
-                        "method": outcome["method"],
+                        "method": "learned" if prediction else outcome["method"],
                         "reason": self.env.context.get("ai_score_reason") or "enrichment",
                     }
                 )
@@ -402,6 +433,30 @@ class CrmLead(models.Model):
         if notes:
             leads._message_log_batch(notes)
         return outcomes
+
+    @api.model
+    def _ai_learned_predictions(self, leads, outcomes):
+        """Learned probabilities of leads whose company has a model, from the features known
+        now (the completeness, clarity and signals just computed included)."""
+        Model = self.env["llm.scoring.model"].sudo()
+        predictions = {}
+        by_company = {}
+        for lead in leads:
+            by_company.setdefault(lead.company_id or self.env.company, []).append(lead.id)
+        for company, lead_ids in by_company.items():
+            if not Model.search_count([("company_id", "=", company.id)], limit=1):
+                continue
+            rows = Model._lead_rows(lead_ids)
+            for lead_id, row in rows.items():
+                outcome = outcomes[lead_id]
+                signals = outcome["clarity"].get("signals") or {}
+                row.update(
+                    completeness=score_band(outcome["completeness"]["score"]),
+                    clarity=score_band(outcome["clarity"]["score"]),
+                    **{k: ("yes" if v else "no") for k, v in signals.items()},
+                )
+            predictions.update(Model._predict_rows(company, rows))
+        return predictions
 
     @api.model
     def _ai_trend(self, previous, score):

@@ -18,7 +18,9 @@ class CrmLeadScoreHistory(models.Model):
     trend = fields.Selection(
         [("new", "New"), ("up", "Up"), ("down", "Down"), ("stable", "Stable")], required=True
     )
-    method = fields.Selection([("rules", "Rules"), ("llm", "Rules + LLM")])
+    method = fields.Selection(
+        [("rules", "Rules"), ("llm", "Rules + LLM"), ("learned", "Learned model")]
+    )
     reason = fields.Char(help="Why the score was computed: enrichment, install, manual ...")
 
     @api.depends("score", "previous_score", "trend")

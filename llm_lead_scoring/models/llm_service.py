@@ -476,7 +476,11 @@ class LlmService(models.AbstractModel):
         analysis = llm and llm["analysis"]
         if analysis:
             clarity = dict(
-                clarity, score=analysis["clarity"], analysis=analysis["summary"], method="llm"
+                clarity,
+                score=analysis["clarity"],
+                analysis=analysis["summary"],
+                method="llm",
+                signals=dict(clarity["signals"], **analysis["signals"]),
             )
         scores = {
             "completeness": completeness["score"],

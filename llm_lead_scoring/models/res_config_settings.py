@@ -51,6 +51,17 @@ class ResConfigSettings(models.TransientModel):
         string="Max Attempts", config_parameter="llm_lead_scoring.max_attempts", default=3
     )
     llm_provider_count = fields.Integer(compute="_compute_llm_provider_count")
+    llm_scoring_model_status = fields.Char(compute="_compute_llm_scoring_model_status")
+
+    @api.depends("company_id")
+    def _compute_llm_scoring_model_status(self):
+        for settings in self:
+            settings.llm_scoring_model_status = self.env["llm.scoring.model"]._status_message(
+                settings.company_id
+            )
+
+    def action_llm_train_now(self):
+        return self.env["llm.scoring.model"].action_train_now()
 
     def _compute_llm_provider_count(self):
         count = self.env["llm.provider"].search_count([])

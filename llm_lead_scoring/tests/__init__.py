@@ -2,3 +2,4 @@ from . import test_llm_provider
 from . import test_llm_service
 from . import test_crm_lead_scoring
 from . import test_cron
+from . import test_learned_model

@@ -50,7 +50,7 @@ class TestEnrichmentCron(LlmLeadScoringCommon):
         leads = self._make_leads(200)
         self.env["crm.lead"]._cron_enrich_leads()
         self.assertEqual(set(leads.mapped("ai_enrichment_status")), {"completed"})
-        self.assertEqual(set(leads.mapped("ai_score_method")), {"llm"})
+        self.assertEqual(set(leads.mapped("ai_analysis_method")), {"llm"})
         titles = Counter(_lead_title(r["json"]) for r in self.server.requests)
         self.assertLessEqual(set(leads.mapped("name")), set(titles))
         self.assertEqual(set(titles.values()), {1}, "each lead called once")
@@ -62,7 +62,7 @@ class TestEnrichmentCron(LlmLeadScoringCommon):
         leads = self._make_leads(30)
         self.env["crm.lead"]._cron_enrich_leads()
         self.assertEqual(set(leads.mapped("ai_enrichment_status")), {"completed"})
-        self.assertEqual(set(leads.mapped("ai_score_method")), {"rules"})
+        self.assertEqual(set(leads.mapped("ai_analysis_method")), {"rules"})
 
     def test_disabled_setting_stops_the_cron(self):
         self.env["ir.config_parameter"].sudo().set_param(

@@ -111,7 +111,7 @@ class TestLlmServiceLLMock(LlmLeadScoringCommon):
         lead.action_ai_score_now()
         self.assertEqual(lead.ai_enrichment_status, "completed")
         self.assertEqual(lead.ai_clarity_score, 90)
-        self.assertEqual(lead.ai_score_method, "llm")
+        self.assertEqual(lead.ai_analysis_method, "llm")
         self.assertEqual(lead.ai_next_action, "Call the CFO to confirm budget.")
         self.assertEqual(lead.ai_enrichment_data["llm"]["provider"], "Local test server")
 
@@ -130,7 +130,7 @@ class TestLlmServiceAnswers(LlmLeadScoringCommon):
 
     def assertCompletedByRules(self, lead, provider):
         self.assertEqual(lead.ai_enrichment_status, "completed")
-        self.assertEqual(lead.ai_score_method, "rules")
+        self.assertEqual(lead.ai_analysis_method, "rules")
         self.assertIn("AI analysis unavailable", lead.ai_analysis_summary)
         self.assertGreater(lead.ai_probability_score, 0)
         self.assertEqual(provider.invalid_answer_count, 1)
@@ -167,7 +167,7 @@ class TestLlmServiceAnswers(LlmLeadScoringCommon):
     def test_answer_in_prose_is_accepted(self):
         content = "Sure! Here is my analysis:\n%s\nHope it helps." % analysis_json(clarity=66)
         lead, provider = self._score_with_answer(200, openai_body(content))
-        self.assertEqual(lead.ai_score_method, "llm")
+        self.assertEqual(lead.ai_analysis_method, "llm")
         self.assertEqual(lead.ai_clarity_score, 66)
         self.assertEqual(provider.invalid_answer_count, 0)
         self.assertEqual(provider.tokens_in, 12)
@@ -187,7 +187,7 @@ class TestLlmServiceAnswers(LlmLeadScoringCommon):
         lead = self._full_lead()
         self.env["crm.lead"]._ai_enrich(lead)
         self.assertEqual(lead.ai_enrichment_status, "completed")
-        self.assertEqual(lead.ai_score_method, "rules")
+        self.assertEqual(lead.ai_analysis_method, "rules")
         self.assertIn("Scored by rules", lead.ai_analysis_summary)
         self.assertFalse(self.server.requests)
         self.assertFalse(lead.ai_enrichment_data["sent"])

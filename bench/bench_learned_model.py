@@ -1,0 +1,85 @@
+"""Benchmark: training the win-probability model and rescoring open leads (not a test).
+
+Fills the database with the shared generator when asked (--generate N), then times, for the
+main company: reading the closed leads' features, training + calibration + metrics
+(learned, rules, Odoo PLS), and rescoring every open lead in SQL batches. Prints the counts,
+the times next to the targets (train 100k closed < 60 s, rescore 100k open < 30 s), the
+number of queries and the peak memory. Rolls back: the database is left as it was.
+
+    python3 bench/bench_learned_model.py -d DB --generate 250000
+"""
+
+import argparse
+import os
+import resource
+import sys
+import time
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-d", "--database", required=True)
+    parser.add_argument("--db-host", default="127.0.0.1")
+    parser.add_argument("--db-port", default="5432")
+    parser.add_argument("--db-user", default="odoo")
+    parser.add_argument("--db-password", default="odoo")
+    parser.add_argument("--addons-path", default=None)
+    parser.add_argument("--generate", type=int, default=0,
+                        help="leads to generate first with bench/generate.py (committed)")
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+
+    import odoo
+    from odoo import SUPERUSER_ID, api, sql_db
+
+    odoo_args = ["--db_host", args.db_host, "--db_port", args.db_port, "--db_user", args.db_user,
+                 "--db_password", args.db_password, "--log-level", "warn"]
+    if args.addons_path:
+        odoo_args += ["--addons-path", args.addons_path]
+    odoo.tools.config.parse_config(odoo_args)
+    registry = odoo.modules.registry.Registry(args.database)
+    if args.generate:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from generate import generate
+
+        with registry.cursor() as cr:
+            started = time.monotonic()
+            generate(cr, leads=args.generate, seed=args.seed)
+            print("generated %s leads in %.0f s" % (args.generate, time.monotonic() - started))
+    with registry.cursor() as cr:
+        env = api.Environment(cr, SUPERUSER_ID, {})
+        Model = env["llm.scoring.model"]
+        company = env.ref("base.main_company")
+        queries = sql_db.sql_counter
+        started = time.monotonic()
+        data = Model._closed_lead_rows(company)
+        read_s = time.monotonic() - started
+        y = data["y"]
+        started = time.monotonic()
+        if not Model._enough(y):
+            print("not enough closed leads: %s" % len(y))
+            return
+        model = Model._fit_and_store(company, env["crm.team"], data["rows"], y, data["keys"],
+                                     data["rules"])
+        fit_s = time.monotonic() - started
+        started = time.monotonic()
+        rescored = Model._rescore_open_leads(company)
+        rescore_s = time.monotonic() - started
+        queries = sql_db.sql_counter - queries
+        cr.rollback()
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print("closed leads      : %s (%s won, %s lost)" % (len(y), sum(y), len(y) - sum(y)))
+    print("read features     : %.1f s" % read_s)
+    print("train+calibrate   : %.1f s (train + read %.1f s per 100k closed; target < 60 s)"
+          % (fit_s, (fit_s + read_s) * 100000 / len(y)))
+    print("held-out metrics  : AUC %.3f (PLS %.3f), Brier %.3f (PLS %.3f, base %.3f), ECE %.3f"
+          % (model.auc, model.pls_auc, model.brier, model.pls_brier, model.base_rate_brier,
+             model.calibration_error))
+    print("open leads        : %s rescored in %.1f s (%.1f s per 100k; target < 30 s)"
+          % (rescored, rescore_s, rescore_s * 100000 / max(rescored, 1)))
+    print("queries           : %s" % queries)
+    print("peak memory (RSS) : %.0f MB" % peak_mb)
+
+
+if __name__ == "__main__":
+    main()
