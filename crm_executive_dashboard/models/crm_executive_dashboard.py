@@ -1,3 +1,4 @@
+import bisect
 import logging
 from datetime import date, datetime, time, timedelta
 
@@ -215,9 +216,14 @@ class CrmExecutiveDashboard(models.AbstractModel):
     def _revenue_sql(self, currency):
         """Expected revenue of ``crm_lead`` in ``currency``.
 
-        A lead's amounts are in its company's currency; like Odoo's reports (sale.report,
-        res.currency._get_conversion_rate), they are converted with the rates of the current
+        A lead's amounts are in its company's currency; like Odoo's reports and
+        ``res.currency._get_conversion_rate``, they are converted with the rates of the current
         (root) company at the lead's date: the closing date, else the creation date.
+
+        The rates are read once (one small query) and turned into a step function per currency
+        (the dates where a rate changes, the factor from each date on); PostgreSQL finds a lead's
+        step by binary search (``width_bucket``), so the conversion stays in SQL and costs
+        O(log rates) per lead instead of a rate lookup per lead.
         """
         amount = SQL("COALESCE(crm_lead.expected_revenue, 0)::float8")
         companies = self.env["res.company"].sudo().search_fetch(
@@ -225,20 +231,52 @@ class CrmExecutiveDashboard(models.AbstractModel):
         if not companies:
             return amount
         root = self.env.company.root_id.id
+        currency_ids = set(companies.currency_id.ids) | {currency.id}
+        self.env["res.currency.rate"].flush_model(["rate", "currency_id", "company_id", "name"])
+        self.env.cr.execute(
+            """SELECT currency_id, company_id IS NOT NULL, name, rate FROM res_currency_rate
+                WHERE currency_id IN %s AND (company_id IS NULL OR company_id = %s)
+             ORDER BY name""", (tuple(currency_ids), root))
+        rates = {}  # {currency: {own: [(date, rate)]}}
+        for currency_id, own, day, rate in self.env.cr.fetchall():
+            rates.setdefault(currency_id, {True: [], False: []})[own].append((day, rate))
+
+        def rate_at(currency_id, day):
+            # res.currency._get_rates: the company's own latest rate, else the shared one, else 1
+            for own in (True, False):
+                series = rates.get(currency_id, {}).get(own, [])
+                index = bisect.bisect_right(series, (day, float("inf")))
+                if index:
+                    return series[index - 1][1]
+            return 1.0
+
         on_date = SQL("COALESCE(crm_lead.date_closed, crm_lead.create_date)::date")
+        cases = []
+        for company in companies:
+            from_id = company.currency_id.id
+            steps = sorted({day for cid in (from_id, currency.id)
+                            for series in rates.get(cid, {}).values() for day, _rate in series})
+            factors = [1.0] + [rate_at(currency.id, day) / rate_at(from_id, day) for day in steps]
+            if not steps:
+                continue
+            cases.append(SQL("WHEN %s THEN (%s::float8[])[width_bucket(%s, %s::date[]) + 1]",
+                             company.id, factors, on_date, steps))
+        if not cases:
+            return amount
+        return SQL("%s * COALESCE(CASE crm_lead.company_id %s END, 1.0)", amount, SQL(" ").join(cases))
 
-        def rate(currency_sql):
-            return SQL(
-                """COALESCE((SELECT r.rate FROM res_currency_rate r
-                              WHERE r.currency_id = %s AND r.name <= %s
-                                AND (r.company_id IS NULL OR r.company_id = %s)
-                           ORDER BY r.company_id, r.name DESC LIMIT 1), 1.0)""",
-                currency_sql, on_date, root)
-
-        lead_currency = SQL("CASE crm_lead.company_id %s END", SQL(" ").join(
-            SQL("WHEN %s THEN %s", company.id, company.currency_id.id) for company in companies))
-        return SQL("%s * (CASE WHEN crm_lead.company_id IN %s THEN %s / %s ELSE 1.0 END)",
-                   amount, tuple(companies.ids), rate(currency.id), rate(lead_currency))
+    @api.model
+    def _rows_sql(self, query, revenue):
+        """The leads of ``query`` as a derived table aliased ``crm_lead``, with their converted
+        revenue computed once per row (OFFSET 0 keeps PostgreSQL from inlining the expression
+        into every aggregate that uses it)."""
+        return SQL(
+            """(SELECT crm_lead.id, crm_lead.team_id, crm_lead.user_id, crm_lead.stage_id,
+                       crm_lead.create_date, crm_lead.date_closed, crm_lead.date_deadline,
+                       crm_lead.date_last_stage_update, crm_lead.active, crm_lead.probability,
+                       crm_lead.type, %s AS revenue
+                  FROM %s WHERE %s OFFSET 0) AS crm_lead""",
+            revenue, query.from_clause, query.where_clause or SQL("TRUE"))
 
     @api.model
     def _state_sql(self, p):
@@ -281,7 +319,8 @@ class CrmExecutiveDashboard(models.AbstractModel):
         ])])
         query = self._lead_query(rows_domain)
         st = self._state_sql(p)
-        revenue = self._revenue_sql(p["currency"])
+        revenue = SQL("crm_lead.revenue")
+        rows = self._rows_sql(query, self._revenue_sql(p["currency"]))
         created_cur = SQL("(%s AND %s)", self._in_range_sql(created_col, p["from_utc"], p["to_utc"]),
                           st["counted"])
         created_prev = SQL("(%s AND %s)", self._in_range_sql(created_col, p["prev_from_utc"],
@@ -321,12 +360,10 @@ class CrmExecutiveDashboard(models.AbstractModel):
         sql = SQL(
             """SELECT GROUPING(%(k0)s, %(k1)s, %(k2)s, %(k3)s, %(k4)s) AS grp,
                       %(k0)s, %(k1)s, %(k2)s, %(k3)s, %(k4)s, %(aggs)s
-                 FROM %(from)s
-                WHERE %(where)s
+                 FROM %(rows)s
              GROUP BY GROUPING SETS ((), (%(k0)s), (%(k1)s), (%(k2)s), (%(k3)s), (%(k4)s))""",
             k0=group_keys[0], k1=group_keys[1], k2=group_keys[2], k3=group_keys[3],
-            k4=group_keys[4], aggs=SQL(", ").join(aggregates.values()),
-            **{"from": query.from_clause, "where": query.where_clause or SQL("TRUE")},
+            k4=group_keys[4], aggs=SQL(", ").join(aggregates.values()), rows=rows,
         )
         self.env.cr.execute(sql)
         names = list(aggregates)
@@ -470,6 +507,8 @@ class CrmExecutiveDashboard(models.AbstractModel):
         tz = p["tz"]
         buckets = []
         for start, stop in self._bucket_starts(p):
+            if start > p["today"]:
+                break  # the future of a period that is not over: no bucket falling to zero
             # clicked bucket: its part inside the period
             start_in, stop_in = max(start, p["date_from"]), min(stop, p["date_to"] + timedelta(days=1))
             created_values = created.get(start, {})
@@ -520,8 +559,8 @@ class CrmExecutiveDashboard(models.AbstractModel):
                 "activities_overdue": acts.get("overdue", 0),
                 "domain": expression.AND([base, [(field, "=", key or False)], period]),
             }
-            if any(row[k] for k in ("leads", "won", "lost", "activities_done",
-                                    "activities_overdue")):
+            # overdue activities are today's: alone, they do not bring a row into the period
+            if any(row[k] for k in ("leads", "won", "lost", "activities_done")):
                 rows.append(row)
         rows.sort(key=lambda r: (-r["revenue"], -r["won"], -r["leads"], r["name"].lower()))
         return rows
@@ -537,14 +576,14 @@ class CrmExecutiveDashboard(models.AbstractModel):
             ("date_deadline", "<", fields.Date.to_string(stop)),
         ]])
         query = self._lead_query(domain)
-        revenue = self._revenue_sql(p["currency"])
+        rows = self._rows_sql(query, self._revenue_sql(p["currency"]))
         self.env.cr.execute(SQL(
             """SELECT date_trunc('month', crm_lead.date_deadline)::date AS month, COUNT(*),
-                      SUM(%(rev)s * COALESCE(crm_lead.probability, 0) / 100.0), SUM(%(rev)s),
-                      SUM(%(rev)s) FILTER (WHERE crm_lead.probability >= %(commit)s)
-                 FROM %(from)s WHERE %(where)s GROUP BY 1""",
-            rev=revenue, commit=FORECAST_COMMIT_PROBABILITY,
-            **{"from": query.from_clause, "where": query.where_clause or SQL("TRUE")},
+                      SUM(crm_lead.revenue * COALESCE(crm_lead.probability, 0) / 100.0),
+                      SUM(crm_lead.revenue),
+                      SUM(crm_lead.revenue) FILTER (WHERE crm_lead.probability >= %(commit)s)
+                 FROM %(rows)s GROUP BY 1""",
+            rows=rows, commit=FORECAST_COMMIT_PROBABILITY,
         ))
         by_month = {row[0]: row[1:] for row in self.env.cr.fetchall()}
         currency = p["currency"]

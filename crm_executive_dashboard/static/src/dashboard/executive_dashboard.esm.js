@@ -1,6 +1,6 @@
 /** @odoo-module **/
 
-import { Component, onWillStart, useState } from "@odoo/owl";
+import { Component, onRendered, onWillStart, useState } from "@odoo/owl";
 import { registry } from "@web/core/registry";
 import { useService } from "@web/core/utils/hooks";
 import { KeepLast } from "@web/core/utils/concurrency";
@@ -78,6 +78,7 @@ export class ExecutiveDashboard extends Component {
         });
         useSetupAction({ getLocalState: () => ({ dashboardFilters: { ...this.state.filters } }) });
         onWillStart(() => this.load());
+        onRendered(() => this.env.config.setDisplayName(_t("CRM Dashboard")));
     }
 
     // ------------------------------------------------------------

@@ -1,0 +1,4 @@
+from . import test_dashboard_data
+from . import test_controller
+from . import test_performance
+from . import test_ui
