@@ -1,11 +1,12 @@
 import logging
+import threading
 from datetime import datetime, time, timedelta
 
 import pytz
 from markupsafe import Markup, escape
 
 from odoo import _, api, fields, models
-from odoo.tools import html2plaintext
+from odoo.tools import format_amount, html2plaintext
 
 _logger = logging.getLogger(__name__)
 
@@ -104,6 +105,8 @@ class CrmLead(models.Model):
     def action_sales_agent_apply_next_action(self):
         """Turn the suggested next action into an activity of the salesperson."""
         self.ensure_one()
+        self.check_access_rights("write")
+        self.check_access_rule("write")
         if not self.sales_agent_next_action:
             self._sales_agent_refresh()
         if not self.sales_agent_next_action:
@@ -167,6 +170,13 @@ class CrmLead(models.Model):
                     config[key] = default
         config["batch_size"] = max(config["batch_size"], 1)
         return config
+
+    @api.model
+    def _sales_agent_auto_commit(self):
+        """Commit per batch, except in tests (registry test mode, or a test thread: a plain
+        TransactionCase does not enter test mode and a commit would end its transaction)."""
+        return not (self.env.registry.in_test_mode()
+                    or getattr(threading.current_thread(), "testing", False))
 
     @api.model
     def _sales_agent_working_day(self, company, offset_days, cache):
@@ -329,9 +339,31 @@ class CrmLead(models.Model):
         for vals in vals_list:
             vals.setdefault("res_model_id", model_id)
             vals.setdefault("automated", True)
-        return self.env["mail.activity"].sudo().with_context(
-            mail_activity_quick_update=True, mail_create_nosubscribe=True,
-        ).create(vals_list)
+            # given here, these stored computed fields are inserted with the row instead of
+            # being written by one UPDATE per activity
+            vals.setdefault("res_name", self.browse(vals["res_id"]).display_name)
+            vals.setdefault("date_done", False)
+        # mail.activity.create subscribes each assignee with one INSERT per user whose ids must
+        # be unique: a lead with two activities for the same user goes into a second round
+        rounds = []
+        for index, vals in enumerate(vals_list):
+            key = (vals["res_id"], vals["user_id"])
+            for keys, indexes in rounds:
+                if key not in keys:
+                    break
+            else:
+                keys, indexes = set(), []
+                rounds.append((keys, indexes))
+            keys.add(key)
+            indexes.append(index)
+        Activity = self.env["mail.activity"].sudo().with_context(
+            mail_activity_quick_update=True, mail_create_nosubscribe=True)
+        created = [None] * len(vals_list)
+        for _keys, indexes in rounds:
+            activities = Activity.create([vals_list[index] for index in indexes])
+            for index, activity in zip(indexes, activities, strict=True):
+                created[index] = activity.id
+        return Activity.browse(created)
 
     # ------------------------------------------------------------
     # BUSINESS: follow-up cron
@@ -370,7 +402,7 @@ class CrmLead(models.Model):
         self.flush_model()
         self.env["mail.activity"].flush_model()
         context = {"day_cache": {}, "stage_config": {}}
-        auto_commit = not self.env.registry.in_test_mode()
+        auto_commit = self._sales_agent_auto_commit()
         after_id = 0
         while True:
             lead_ids = self._sales_agent_lock_batch(after_id, config["batch_size"], where, params)
@@ -404,7 +436,8 @@ class CrmLead(models.Model):
                 "summary": _("Call within 24 hours"),
                 "note": escape(_("New %(kind)s: call the contact within 24 hours.",
                                  kind=lead._sales_agent_kind_label())),
-                "date_deadline": self._sales_agent_working_day(lead.company_id or self.env.company, 1, day_cache),
+                "date_deadline": self._sales_agent_working_day(
+                    lead.company_id or self.env.company, 1, day_cache),
                 "sales_agent_rule": "new_lead",
             })
             has_activity.add(lead.id)
@@ -519,7 +552,7 @@ class CrmLead(models.Model):
         escalate = config["escalation_enabled"]
         if not (config["risk_enabled"] or escalate):
             return
-        auto_commit = not self.env.registry.in_test_mode()
+        auto_commit = self._sales_agent_auto_commit()
         self.flush_model()
         if escalate:
             self._sales_agent_resolve_closed()
@@ -554,7 +587,7 @@ class CrmLead(models.Model):
             "usual_days": self._sales_agent_stage_usual_days(),
             "use_tone": use_tone,
             "providers": {},  # company id -> has a provider
-            "managers": {},  # company id -> default second-level manager
+            "managers": {},  # configured managers, default second-level manager per company
         }
 
     def _sales_agent_refresh(self):
@@ -802,7 +835,8 @@ class CrmLead(models.Model):
                 and assessment["level"] in ("medium", "high")):
             rules["high_value"] = _(
                 "Deal of %(amount)s at %(level)s risk: %(reasons)s",
-                amount=self.expected_revenue, level=assessment["level"],
+                amount=format_amount(self.env, self.expected_revenue, self.company_currency),
+                level=dict(RISK_LEVELS)[assessment["level"]].lower(),
                 reasons="; ".join(assessment["reasons"]))
         if config["escalation_high_score_enabled"] and facts.get("high_score_idle"):
             rules["high_score"] = _("AI score %(score)s and no contact for %(hours)s hours",
@@ -816,10 +850,12 @@ class CrmLead(models.Model):
         self.ensure_one()
         Users = self.env["res.users"].sudo()
         company = self.company_id or self.env.company
-        first = Users.browse(config["escalation_manager_id"]).exists() if config["escalation_manager_id"] else Users
+        if "configured" not in context["managers"]:
+            context["managers"]["configured"] = tuple(
+                Users.browse(config[key]).exists() if config[key] else Users
+                for key in ("escalation_manager_id", "escalation_level2_manager_id"))
+        first, second = context["managers"]["configured"]
         first = first or self.team_id.user_id
-        second = (Users.browse(config["escalation_level2_manager_id"]).exists()
-                  if config["escalation_level2_manager_id"] else Users)
         if not second:
             key = (company.id, first.id, self.user_id.id)
             if key not in context["managers"]:
@@ -859,8 +895,10 @@ class CrmLead(models.Model):
                          or (lead.date_last_stage_update and lead.date_last_stage_update > escalation.date))
                 if acted:
                     to_resolve.setdefault(_("The salesperson acted"), []).append(escalation.id)
+                    recently_resolved.add(escalation.rule)
                 elif escalation.rule not in active_rules:
                     to_resolve.setdefault(_("The condition no longer holds"), []).append(escalation.id)
+                    recently_resolved.add(escalation.rule)
                 else:
                     open_by_rule.setdefault(escalation.rule, {})[escalation.level] = escalation
             chain = None
@@ -909,7 +947,7 @@ class CrmLead(models.Model):
                 "sales_agent_rule": "escalation",
             })
         activities = self._sales_agent_create_activities(activity_vals)
-        for vals, activity in zip(vals_list, activities):
+        for vals, activity in zip(vals_list, activities, strict=True):
             vals["activity_id"] = activity.id
         self.env["crm.sales.agent.escalation"].sudo().create(vals_list)
         notes = {}

@@ -33,8 +33,9 @@ class CrmSalesAgentEscalation(models.Model):
     resolved_date = fields.Datetime(string="Resolved On", readonly=True)
     resolution = fields.Char(string="Resolution", readonly=True)
     activity_id = fields.Many2one("mail.activity", string="Activity", ondelete="set null")
-    expected_revenue = fields.Monetary(related="lead_id.expected_revenue")
     company_currency = fields.Many2one(related="lead_id.company_currency")
+    expected_revenue = fields.Monetary(related="lead_id.expected_revenue",
+                                       currency_field="company_currency")
     lead_user_id = fields.Many2one(related="lead_id.user_id", string="Salesperson")
     lead_stage_id = fields.Many2one(related="lead_id.stage_id", string="Stage")
 

@@ -47,7 +47,8 @@ class ResConfigSettings(models.TransientModel):
     sales_agent_escalation_level2_days = fields.Integer(
         string="Second level after (days)", default=2)
     sales_agent_escalation_cooldown_days = fields.Integer(
-        string="Re-escalate after (days)", default=7, help="A rule does not escalate a lead again this many days after it was resolved.")
+        string="Re-escalate after (days)", default=7,
+        help="A rule does not escalate a lead again this many days after it was resolved.")
     sales_agent_escalation_manager_id = fields.Many2one(
         "res.users", string="Escalation Manager", domain="[('share', '=', False)]",
         help="Receives first-level escalations instead of the team leader.")

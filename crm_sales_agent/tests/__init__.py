@@ -1,0 +1,5 @@
+from . import test_cron
+from . import test_escalation
+from . import test_drafting
+from . import test_security
+from . import test_performance

@@ -62,11 +62,11 @@ class CrmSalesAgentDraft(models.TransientModel):
 
     lead_id = fields.Many2one("crm.lead", string="Lead/Opportunity", required=True,
                               ondelete="cascade")
-    kind = fields.Selection(KINDS, string="Draft", required=True, default="email")
+    kind = fields.Selection(KINDS, string="Kind of Draft", required=True, default="email")
     tone = fields.Selection(TONES, string="Tone", required=True, default="friendly")
     lang = fields.Selection(
         selection=lambda self: self.env["res.lang"].get_installed(), string="Language",
-        compute="_compute_lang", store=True, readonly=False, required=True)
+        compute="_compute_lang", store=True, readonly=False, required=True, precompute=True)
     instructions = fields.Text(
         string="Extra Instructions",
         help="e.g. mention the 10% discount valid until Friday; the objection to answer.")

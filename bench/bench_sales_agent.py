@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Benchmark: the sales agent's follow-up and escalation crons over N open leads (not a test).
+
+Tops the database up with the shared generator (bench/generate.py) until it holds at least
+--open-leads open leads (active, not in a won stage), then, in a fresh process so that memory
+figures belong to the crons only, runs each cron as a cron worker would (batches, one commit
+per batch) twice: the first run does the work (activities, risk, escalations), the second shows
+the steady state (idempotent: nothing more is created). Prints time, queries per open lead and
+memory (RSS before, peak during) for each run.
+
+Needs crm_sales_agent installed (it installs crm and llm_lead_scoring). The crons' results are
+committed: run it on a scratch database.
+
+    python3 bench/bench_sales_agent.py -d DB --open-leads 100000 \\
+        [--addons-path ...] [--db-host 127.0.0.1 --db-user odoo --db-password odoo]
+"""
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OPEN_LEADS_SQL = """SELECT COUNT(*) FROM crm_lead l
+                     WHERE l.active AND NOT EXISTS (
+                           SELECT 1 FROM crm_stage s WHERE s.id = l.stage_id AND s.is_won)"""
+
+
+def rss_mb():
+    """Current resident memory of this process (Linux)."""
+    with open("/proc/self/statm") as statm:
+        pages = int(statm.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 1024.0 / 1024.0
+
+
+def peak_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-d", "--database", required=True)
+    parser.add_argument("--db-host", default="127.0.0.1")
+    parser.add_argument("--db-port", default="5432")
+    parser.add_argument("--db-user", default="odoo")
+    parser.add_argument("--db-password", default="odoo")
+    parser.add_argument("--addons-path", default=None)
+    parser.add_argument("--open-leads", type=int, default=100000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="crm_sales_agent.batch_size for the run (default: the setting, 500)")
+    parser.add_argument("--no-generate", action="store_true",
+                        help="use the database as it is (internal: set for the measuring process)")
+    return parser.parse_args()
+
+
+def load_odoo(args):
+    import odoo
+
+    odoo_args = ["--db_host", args.db_host, "--db_port", args.db_port, "--db_user", args.db_user,
+                 "--db_password", args.db_password, "--log-level", "warn"]
+    if args.addons_path:
+        odoo_args += ["--addons-path", args.addons_path]
+    odoo.tools.config.parse_config(odoo_args)
+    return odoo.modules.registry.Registry(args.database)
+
+
+def top_up(args, registry):
+    """Generate leads until the database has --open-leads open leads."""
+    sys.path.insert(0, HERE)
+    from generate import generate
+
+    for round_ in range(4):
+        with registry.cursor() as cr:
+            cr.execute(OPEN_LEADS_SQL)
+            open_leads = cr.fetchone()[0]
+            missing = args.open_leads - open_leads
+            if missing <= 0:
+                return open_leads
+            cr.execute("SELECT COUNT(*) FROM crm_lead")
+            total = cr.fetchone()[0]
+            # the generator makes won, lost and archived leads too: ask for enough
+            share = (open_leads / total) if open_leads and total > 1000 else 0.5
+            to_generate = int(missing / max(share, 0.2) * 1.05) + 100
+            print("generating %s leads (round %s, %s open so far)" % (to_generate, round_ + 1, open_leads))
+            generate(cr, leads=to_generate, seed=args.seed + round_, verbose=False)
+            cr.commit()
+    raise SystemExit("could not reach %s open leads" % args.open_leads)
+
+
+def measure(args, registry):
+    from odoo import SUPERUSER_ID, api, sql_db
+
+    with registry.cursor() as cr:
+        env = api.Environment(cr, SUPERUSER_ID, {})
+        if args.batch_size:
+            env["ir.config_parameter"].set_param("crm_sales_agent.batch_size", str(args.batch_size))
+        cr.execute(OPEN_LEADS_SQL)
+        open_leads = cr.fetchone()[0]
+        cr.execute("SELECT COUNT(*) FROM crm_lead")
+        total = cr.fetchone()[0]
+        cr.execute("SELECT COUNT(*) FROM mail_message WHERE model = 'crm.lead'")
+        messages = cr.fetchone()[0]
+        cr.execute("SELECT COUNT(*) FROM mail_activity WHERE res_model = 'crm.lead'")
+        activities = cr.fetchone()[0]
+        cr.commit()
+    print("database          : %s leads, %s open, %s lead messages, %s planned activities"
+          % (total, open_leads, messages, activities))
+    print("cpu count         : %s" % os.cpu_count())
+
+    def counts(cr):
+        cr.execute("""SELECT (SELECT COUNT(*) FROM mail_activity
+                               WHERE res_model = 'crm.lead' AND sales_agent_rule IS NOT NULL),
+                             (SELECT COUNT(*) FROM crm_sales_agent_escalation WHERE state = 'open'),
+                             (SELECT COUNT(*) FROM crm_lead
+                               WHERE sales_agent_risk_level IN ('medium', 'high'))""")
+        return cr.fetchone()
+
+    results = []
+    for label, method in (("follow-up cron", "_cron_create_followups"),
+                          ("escalation cron", "_cron_escalate")):
+        for run in (1, 2):
+            with registry.cursor() as cr:
+                env = api.Environment(cr, SUPERUSER_ID, {})
+                before_counts = counts(cr)
+                rss_before = rss_mb()
+                queries_before = sql_db.sql_counter
+                started = time.monotonic()
+                getattr(env["crm.lead"], method)()
+                elapsed = time.monotonic() - started
+                queries = sql_db.sql_counter - queries_before
+                cr.commit()
+                after_counts = counts(cr)
+            results.append((label, run, elapsed, queries, rss_before, peak_mb(), before_counts,
+                            after_counts))
+            print("%-16s run %s: %6.1f s, %7d queries, %.3f queries/open lead, RSS before %.0f MB,"
+                  " peak so far %.0f MB; agent activities %s -> %s, open escalations %s -> %s,"
+                  " leads at risk %s -> %s"
+                  % (label, run, elapsed, queries, queries / max(open_leads, 1), rss_before,
+                     peak_mb(), before_counts[0], after_counts[0], before_counts[1],
+                     after_counts[1], before_counts[2], after_counts[2]))
+            sys.stdout.flush()
+    total_first = sum(r[2] for r in results if r[1] == 1)
+    print("both crons, first runs: %.1f s for %s open leads (target < 60 s)" % (total_first, open_leads))
+    print("peak memory (RSS) : %.0f MB" % peak_mb())
+
+
+def main():
+    args = parse_args()
+    registry = load_odoo(args)
+    if not args.no_generate:
+        top_up(args, registry)
+        # measure in a fresh process: the generator's memory must not count
+        command = [sys.executable, os.path.abspath(__file__), "--no-generate"] + sys.argv[1:]
+        raise SystemExit(subprocess.call(command))
+    measure(args, registry)
+
+
+if __name__ == "__main__":
+    main()
