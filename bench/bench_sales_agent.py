@@ -84,7 +84,8 @@ def top_up(args, registry):
             # the generator makes won, lost and archived leads too: ask for enough
             share = (open_leads / total) if open_leads and total > 1000 else 0.5
             to_generate = int(missing / max(share, 0.2) * 1.05) + 100
-            print("generating %s leads (round %s, %s open so far)" % (to_generate, round_ + 1, open_leads))
+            print("generating %s leads (round %s, %s open so far)"
+                  % (to_generate, round_ + 1, open_leads))
             generate(cr, leads=to_generate, seed=args.seed + round_, verbose=False)
             cr.commit()
     raise SystemExit("could not reach %s open leads" % args.open_leads)
@@ -143,7 +144,8 @@ def measure(args, registry):
                      after_counts[1], before_counts[2], after_counts[2]))
             sys.stdout.flush()
     total_first = sum(r[2] for r in results if r[1] == 1)
-    print("both crons, first runs: %.1f s for %s open leads (target < 60 s)" % (total_first, open_leads))
+    print("both crons, first runs: %.1f s for %s open leads (target < 60 s)"
+          % (total_first, open_leads))
     print("peak memory (RSS) : %.0f MB" % peak_mb())
 
 

@@ -70,7 +70,8 @@ class ResConfigSettings(models.TransientModel):
                    settings.sales_agent_followup_opportunity_days,
                    settings.sales_agent_escalation_level2_days) < 1:
                 raise ValidationError(_("Sales agent delays must be at least one day."))
-            if min(settings.sales_agent_high_score_hours, settings.sales_agent_escalation_overdue_days,
+            if min(settings.sales_agent_high_score_hours,
+                   settings.sales_agent_escalation_overdue_days,
                    settings.sales_agent_escalation_cooldown_days) < 0:
                 raise ValidationError(_("Sales agent thresholds cannot be negative."))
             if not 1 <= settings.sales_agent_batch_size <= 10000:

@@ -65,15 +65,38 @@ class TestFollowupCron(SalesAgentCommon):
         contacted = self._lead(age_days=10, name="Contacted")
         self._post_email(contacted, self.user_sales_salesman)
         planned = self._lead(age_days=10, name="Planned")
-        planned.activity_schedule("mail.mail_activity_data_call", user_id=self.user_sales_salesman.id)
+        planned.activity_schedule("mail.mail_activity_data_call",
+                                  user_id=self.user_sales_salesman.id)
         self.Lead._cron_create_followups()
         self.assertFalse(self._agent_activities(contacted + planned))
 
     @freeze_time(NOW)
     def test_followup_unassigned_goes_to_team_leader(self):
-        lead = self._lead(age_days=5, user_id=False)
+        """The team leader gets the follow-up, follows the lead with the default subtypes, as
+        mail.activity.create would subscribe them, and their activity counter is refreshed."""
+        lead = self._lead(age_days=5, user_id=False, name="Unassigned lead")
+        leader = self.user_sales_manager.partner_id
+        self.assertNotIn(leader, lead.message_partner_ids)
+        self.env["bus.bus"].search([]).unlink()
         self.Lead._cron_create_followups()
-        self.assertEqual(self._agent_activities(lead, "followup").user_id, self.user_sales_manager)
+        activity = self._agent_activities(lead, "followup")
+        self.assertEqual(activity.user_id, self.user_sales_manager)
+        self.assertEqual(activity.res_name, "Unassigned lead")
+        self.assertTrue(activity.automated)
+        self.assertIn("No contact for 5 days since the lead was created", activity.note)
+        self.assertIn(activity, lead.activity_ids)
+        follower = lead.message_follower_ids.filtered(lambda f: f.partner_id == leader)
+        self.assertEqual(len(follower), 1)
+        self.assertEqual(follower.subtype_ids,
+                         self.env["mail.message.subtype"].default_subtypes("crm.lead")[0])
+        self.assertEqual(self.env["bus.bus"].search_count(
+            [("message", "like", "mail.activity/updated"),
+             ("channel", "like", '"res.partner",%s]' % leader.id)]), 1)
+        # a second run subscribes nobody twice and creates nothing
+        self.Lead._cron_create_followups()
+        self.assertEqual(len(self._agent_activities(lead)), 1)
+        self.assertEqual(
+            len(lead.message_follower_ids.filtered(lambda f: f.partner_id == leader)), 1)
 
     def test_followup_deadline_on_working_day(self):
         """On a Saturday the deadline is Monday; with Monday a public holiday, Tuesday."""

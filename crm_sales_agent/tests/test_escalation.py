@@ -44,8 +44,10 @@ class TestRisk(SalesAgentCommon):
                                date_deadline=fields.Date.today() - timedelta(days=2))
         self.Lead._cron_escalate()
         self.assertEqual(lead.sales_agent_risk_level, "low")
-        self.assertEqual(lead.sales_agent_risk_reasons, "1 overdue activities, the oldest by 2 days")
-        self.assertEqual(lead.sales_agent_next_action, "Complete or reschedule the overdue activities")
+        self.assertEqual(lead.sales_agent_risk_reasons,
+                         "1 overdue activities, the oldest by 2 days")
+        self.assertEqual(lead.sales_agent_next_action,
+                         "Complete or reschedule the overdue activities")
 
     def test_risk_stuck_in_stage(self):
         """The usual time in a stage comes from the stage history of all leads (2 days here):
@@ -60,7 +62,8 @@ class TestRisk(SalesAgentCommon):
             history.write({"stage_id": self.stage_team1_2.id})
             self.flush_tracking()
         with freeze_time(NOW):
-            self.assertAlmostEqual(self.Lead._sales_agent_stage_usual_days()[self.stage_team1_1.id], 2.0)
+            self.assertAlmostEqual(
+                self.Lead._sales_agent_stage_usual_days()[self.stage_team1_1.id], 2.0)
             stuck = self._lead(age_days=10, type="opportunity", stage_id=self.stage_team1_1.id)
             moving = self._lead(age_days=10, stage_age_days=2, type="opportunity",
                                 stage_id=self.stage_team1_1.id, name="Moving")
@@ -95,7 +98,8 @@ class TestRisk(SalesAgentCommon):
         self.assertEqual(waiting.sales_agent_next_action_reason, "No contact for 4 days")
         self.assertEqual(waiting.sales_agent_next_action_type_id,
                          self.env.ref("mail.mail_activity_data_email"))
-        self.assertEqual(analysed.sales_agent_next_action, "Send the case study of a similar customer")
+        self.assertEqual(analysed.sales_agent_next_action,
+                         "Send the case study of a similar customer")
         self.assertEqual(analysed.sales_agent_next_action_reason, "Suggested by the AI analysis")
         self.assertEqual(analysed.sales_agent_next_action_date, date(2024, 6, 14))
 

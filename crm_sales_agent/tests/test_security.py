@@ -68,7 +68,8 @@ class TestAccess(SalesAgentCommon):
                   "activity_type_id": self.env.ref("mail.mail_activity_data_call").id}
         with self.assertRaises(AccessError):
             self.env["crm.sales.agent.stage.activity"].with_user(self.user_sales_salesman).create(values)
-        config = self.env["crm.sales.agent.stage.activity"].with_user(self.user_sales_manager).create(values)
+        config = self.env["crm.sales.agent.stage.activity"].with_user(
+            self.user_sales_manager).create(values)
         self.assertEqual(config.with_user(self.user_sales_salesman).summary, "Call")
 
     def test_multi_company(self):

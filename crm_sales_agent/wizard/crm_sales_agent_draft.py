@@ -43,7 +43,8 @@ TASKS = {
              "the salesperson's name.",
     "sms": "Write one SMS / WhatsApp message of at most 300 characters, plain text, no subject.",
     "call_script": "Write a short phone call script: opening, 3 to 5 discovery questions, how to "
-                   "handle the likely objections, and the closing ask. Plain text with short lines.",
+                   "handle the likely objections, and the closing ask. Plain text with short "
+                   "lines.",
     "meeting_brief": "Write a meeting preparation brief for the salesperson: who the customer is, "
                      "where the deal stands, open risks, goals for the meeting and questions to "
                      "ask. Plain text with short lines.",
@@ -211,7 +212,8 @@ class CrmSalesAgentDraft(models.TransientModel):
         ], order="date desc, id desc", limit=MAX_MESSAGES)
         data["recent_messages"] = [{
             "date": fields.Datetime.to_string(message.date),
-            "from": "us" if message.author_id.user_ids.filtered(lambda u: not u.share) else "customer",
+            "from": ("us" if message.author_id.user_ids.filtered(lambda u: not u.share)
+                     else "customer"),
             "internal_note": bool(message.is_internal or message.subtype_id.internal),
             "text": prompts.cap_text(html2plaintext(message.body or "").strip(), MAX_MESSAGE_CHARS),
         } for message in messages]
