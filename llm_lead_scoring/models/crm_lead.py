@@ -48,8 +48,8 @@ class CrmLead(models.Model):
         digits=(16, 1),
         readonly=True,
         copy=False,
-        index="btree_not_null",
-        help="Weighted AI score (0-100) of completeness, clarity and engagement.",
+        help="The learned win probability (0-100) once a model exists, else the weighted "
+        "rules composite of completeness, clarity and engagement.",
     )
     ai_completeness_score = fields.Float(
         string="Completeness", digits=(16, 1), readonly=True, copy=False
@@ -122,6 +122,9 @@ class CrmLead(models.Model):
 
     def init(self):
         super().init()
+        # no index on ai_probability_score: rescoring rewrites it on every open lead, and an
+        # indexed column forbids HOT updates (4x slower with crm_lead's ~30 indexes)
+        self.env.cr.execute("DROP INDEX IF EXISTS crm_lead__ai_probability_score_index")
         # the cron's backlog query must stay cheap with a million completed leads
         self.env.cr.execute(
             """CREATE INDEX IF NOT EXISTS crm_lead_ai_backlog_idx ON crm_lead (id)
@@ -292,6 +295,15 @@ class CrmLead(models.Model):
             if time.monotonic() - started > time_budget:
                 self.env.ref("llm_lead_scoring.ir_cron_llm_lead_scoring_enrich")._trigger()
                 break
+
+    @api.model
+    def _ai_commit_if_allowed(self):
+        """Commit a long job's progress, except inside tests (same guard as the cron)."""
+        if not (
+            self.env.registry.in_test_mode()
+            or getattr(threading.current_thread(), "testing", False)
+        ):
+            self._ai_commit()
 
     @api.model
     def _ai_commit(self):

@@ -15,6 +15,7 @@ MIN_CLOSED = 200
 MIN_WON = 20
 MIN_LOST = 20
 RESCORE_BATCH = 5000
+TOP_FACTORS = 3  # kept per lead, on each side; the others are summed in one entry
 # features known when a lead is scored; never stage, probability, active, close date, lost
 # reason or activities: those are (or follow) the outcome
 FEATURE_LABELS = {
@@ -499,27 +500,43 @@ class LlmScoringModel(models.Model):
                 )
             vocabulary, fit, names = compiled[model.id]
             features = learning.encode(row, vocabulary)
-            probability = learning.predict(fit, features)
-            base, contributions = learning.explain(fit, features, names)
+            a, weights = fit["a"], fit["weights"]
+            contributions = [(names[j], a * weights[j]) for j in features]
+            base = a * fit["intercept"] + fit["b"]
+            z = base + sum(c for _name, c in contributions)
+            probability = learning.sigmoid(z)
             out[lead_id] = {
                 "probability": probability,
                 "version": model.name,
-                "factors": self._factors_payload(probability, base, contributions),
+                "factors": self._factors_payload(probability, base, contributions, z),
             }
         return out
 
     @api.model
-    def _factors_payload(self, probability, base, contributions):
-        """Contributions in log-odds (they add up with the base) and in probability points
-        (the score without that factor, for plain words)."""
-        z = learning.logit(probability)
-        factors = []
-        for (field, value), contribution in contributions:
-            if abs(contribution) < 1e-6:
-                continue
-            points = 100 * (probability - learning.sigmoid(z - contribution))
-            factors.append([field, value, round(contribution, 6), round(points, 1)])
-        factors.sort(key=lambda f: -abs(f[2]))
+    def _factors_payload(self, probability, base, contributions, z=None):
+        """The top factors in log-odds and in probability points (the score without that
+        factor), the rest summed as one 'other factors' entry: base + contributions add up
+        exactly to logit(probability)."""
+        z = learning.logit(probability) if z is None else z
+        ranked = sorted((c for c in contributions if abs(c[1]) >= 1e-6), key=lambda c: -abs(c[1]))
+        top = [c for c in ranked if c[1] > 0][:TOP_FACTORS] + [c for c in ranked if c[1] < 0][
+            :TOP_FACTORS
+        ]
+        top.sort(key=lambda c: -abs(c[1]))
+        rest = sum(c[1] for c in contributions) - sum(c[1] for c in top)
+        factors = [
+            [field, value, round(c, 6), round(100 * (probability - learning.sigmoid(z - c)), 1)]
+            for (field, value), c in top
+        ]
+        if abs(rest) >= 1e-6:
+            factors.append(
+                [
+                    "other",
+                    "other factors",
+                    round(rest, 6),
+                    round(100 * (probability - learning.sigmoid(z - rest)), 1),
+                ]
+            )
         return {"base": round(base, 6), "probability": probability, "factors": factors}
 
     @api.model
@@ -529,8 +546,9 @@ class LlmScoringModel(models.Model):
             return False
         labels = self._value_labels([payload]) if labels is None else labels
         lines = []
-        positives = [f for f in payload["factors"] if f[2] > 0][:3]
-        negatives = [f for f in payload["factors"] if f[2] < 0][:3]
+        named = [f for f in payload["factors"] if f[0] != "other"]
+        positives = [f for f in named if f[2] > 0][:3]
+        negatives = [f for f in named if f[2] < 0][:3]
         for field, value, _contribution, points in positives + negatives:
             lines.append(
                 "%s: %s %+d pts"
@@ -660,6 +678,7 @@ class LlmScoringModel(models.Model):
                     page_size=1000,
                 )
             done += len(updates)
+            self.env["crm.lead"]._ai_commit_if_allowed()
         self.env["crm.lead"].invalidate_model(
             [
                 "ai_probability_score",
