@@ -17,6 +17,7 @@
         "views/llm_scoring_model_views.xml",
         "views/res_config_settings_views.xml",
     ],
+    "demo": ["demo/crm_lead_demo.xml"],
     "post_init_hook": "post_init_hook",
     "installable": True,
     "application": False,

@@ -436,7 +436,7 @@ class CrmLead(models.Model):
                         "previous_score": previous or 0.0,
                         "trend": trend,
                         "method": "learned" if prediction else outcome["method"],
-                        "reason": self.env.context.get("ai_score_reason") or "enrichment",
+                        "reason": self.env.context.get("ai_score_reason") or "scored",
                     }
                 )
             if post_notes:
@@ -536,8 +536,8 @@ class CrmLead(models.Model):
     def _ai_score_all_by_rules(self, batch_size=1000):
         """Score every lead by rules (at install), in batches, without chatter notes."""
         lead_ids = self.with_context(active_test=False).search([], order="id").ids
-        leads_model = self.with_context(ai_score_reason="install")
+        leads_model = self.with_context(ai_score_reason="first scoring at install")
         for start in range(0, len(lead_ids), batch_size):
             leads = leads_model.browse(lead_ids[start : start + batch_size])
-            self._ai_enrich(leads, use_llm=False, post_notes=False)
+            leads_model._ai_enrich(leads, use_llm=False, post_notes=False)
             leads.invalidate_recordset()

@@ -226,6 +226,18 @@ class TestLeadEnrichment(LlmLeadScoringCommon):
         self.assertAlmostEqual(history[0].change, lead.ai_probability_score - first, places=1)
         self.assertIn("was", lead.message_ids[0].body)
 
+    def test_install_scores_existing_leads_by_rules_quietly(self):
+        self._create_provider()
+        lead = self.env["crm.lead"].create({"name": "Old lead", "auto_enrich": False,
+                                            "email_from": "old@example.com"})
+        messages = len(lead.message_ids)
+        self.env["crm.lead"]._ai_score_all_by_rules()
+        self.assertEqual(lead.ai_enrichment_status, "completed")
+        self.assertEqual(lead.ai_analysis_method, "rules")
+        self.assertFalse(self.server.requests, "install never calls the LLM")
+        self.assertEqual(lead.ai_score_history_ids.reason, "first scoring at install")
+        self.assertEqual(len(lead.message_ids), messages, "no chatter note at install")
+
     def test_queue_action(self):
         leads = self._full_lead() | self._full_lead(name="B")
         self.env["crm.lead"]._ai_enrich(leads)
