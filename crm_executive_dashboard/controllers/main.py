@@ -12,7 +12,6 @@ _logger = logging.getLogger(__name__)
 
 
 class CrmExecutiveDashboardController(http.Controller):
-
     # ------------------------------------------------------------
     # HELPERS
     # ------------------------------------------------------------
@@ -27,7 +26,8 @@ class CrmExecutiveDashboardController(http.Controller):
             raise AccessError(_("You do not have access to the CRM dashboard."))
         if allowed_company_ids:
             if not isinstance(allowed_company_ids, list) or not all(
-                    isinstance(cid, int) and not isinstance(cid, bool) for cid in allowed_company_ids):
+                isinstance(cid, int) and not isinstance(cid, bool) for cid in allowed_company_ids
+            ):
                 raise UserError(_("allowed_company_ids must be a list of company ids."))
             if not set(allowed_company_ids) <= set(env.user.company_ids.ids):
                 raise AccessError(_("You cannot access one of the companies you asked for."))
@@ -50,17 +50,31 @@ class CrmExecutiveDashboardController(http.Controller):
     # ------------------------------------------------------------
 
     @http.route("/crm/dashboard/data", type="json", auth="user")
-    def dashboard_data(self, date_from=None, date_to=None, team_ids=None, user_ids=None,
-                       allowed_company_ids=None, **kwargs):
+    def dashboard_data(
+        self,
+        date_from=None,
+        date_to=None,
+        team_ids=None,
+        user_ids=None,
+        allowed_company_ids=None,
+        **kwargs,
+    ):
         """Dashboard figures; bad input gives {"error": {"code", "message"}}, never a traceback."""
         if kwargs:
-            return {"error": {"code": "bad_request", "message": _(
-                "Unknown parameter(s): %(names)s.", names=", ".join(sorted(kwargs)))}}
+            return {
+                "error": {
+                    "code": "bad_request",
+                    "message": _(
+                        "Unknown parameter(s): %(names)s.", names=", ".join(sorted(kwargs))
+                    ),
+                }
+            }
         try:
             env = self._dashboard_env(allowed_company_ids)
             dashboard = env["crm.executive.dashboard"]
-            data = dashboard.get_dashboard_data(date_from, date_to, team_ids=team_ids,
-                                                user_ids=user_ids)
+            data = dashboard.get_dashboard_data(
+                date_from, date_to, team_ids=team_ids, user_ids=user_ids
+            )
             data["filter_options"] = dashboard.get_filter_options()
             return data
         except AccessError as error:
@@ -69,24 +83,37 @@ class CrmExecutiveDashboardController(http.Controller):
             return {"error": {"code": "bad_request", "message": str(error)}}
 
     @http.route("/crm/dashboard/export", type="http", auth="user", methods=["GET"])
-    def dashboard_export(self, date_from=None, date_to=None, team_ids=None, user_ids=None,
-                         company_ids=None, **kwargs):
+    def dashboard_export(
+        self, date_from=None, date_to=None, team_ids=None, user_ids=None, company_ids=None, **kwargs
+    ):
         try:
             env = self._dashboard_env(self._split_ids(company_ids))
             data = env["crm.executive.dashboard"].get_dashboard_data(
-                date_from, date_to, team_ids=self._split_ids(team_ids),
-                user_ids=self._split_ids(user_ids))
+                date_from,
+                date_to,
+                team_ids=self._split_ids(team_ids),
+                user_ids=self._split_ids(user_ids),
+            )
         except AccessError as error:
             raise Forbidden(str(error)) from None
         except UserError as error:
             raise BadRequest(str(error)) from None
         content = self._build_xlsx(data)
-        filename = "crm_dashboard_%s_%s.xlsx" % (data["period"]["date_from"], data["period"]["date_to"])
-        return request.make_response(content, headers=[
-            ("Content-Type", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-            ("Content-Disposition", content_disposition(filename)),
-            ("Content-Length", len(content)),
-        ])
+        filename = "crm_dashboard_%s_%s.xlsx" % (
+            data["period"]["date_from"],
+            data["period"]["date_to"],
+        )
+        return request.make_response(
+            content,
+            headers=[
+                (
+                    "Content-Type",
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                ),
+                ("Content-Disposition", content_disposition(filename)),
+                ("Content-Length", len(content)),
+            ],
+        )
 
     # ------------------------------------------------------------
     # XLSX
@@ -98,7 +125,9 @@ class CrmExecutiveDashboardController(http.Controller):
         bold = workbook.add_format({"bold": True, "bg_color": "#E9ECEF", "border": 1})
         title = workbook.add_format({"bold": True, "font_size": 14})
         decimals = data["currency"]["decimal_places"]
-        money = workbook.add_format({"num_format": "#,##0" + ("." + "0" * decimals if decimals else "")})
+        money = workbook.add_format(
+            {"num_format": "#,##0" + ("." + "0" * decimals if decimals else "")}
+        )
         number = workbook.add_format({"num_format": "0.0"})
 
         def table(sheet, heading, columns, rows):
@@ -116,41 +145,92 @@ class CrmExecutiveDashboardController(http.Controller):
 
         period = data["period"]
         money_kpis = {"won_revenue", "avg_deal_size", "pipeline_value", "weighted_pipeline"}
-        kpi_rows = [{
-            "kpi": key, "value": kpi["value"], "previous": kpi["previous"], "delta": kpi["delta"],
-            "change": kpi["change"],
-        } for key, kpi in data["kpis"].items()]
+        kpi_rows = [
+            {
+                "kpi": key,
+                "value": kpi["value"],
+                "previous": kpi["previous"],
+                "delta": kpi["delta"],
+                "change": kpi["change"],
+            }
+            for key, kpi in data["kpis"].items()
+        ]
         sheet = workbook.add_worksheet(_("KPIs"))
-        table(sheet, _("CRM Dashboard %(start)s to %(end)s (previous: %(pstart)s to %(pend)s), %(currency)s",
-                       start=period["date_from"], end=period["date_to"], pstart=period["previous_from"],
-                       pend=period["previous_to"], currency=data["currency"]["name"]),
-              [(_("KPI"), "kpi", None), (_("Value"), "value", number), (_("Previous period"), "previous", number),
-               (_("Difference"), "delta", number), (_("Change %"), "change", number)], kpi_rows)
+        table(
+            sheet,
+            _(
+                "CRM Dashboard %(start)s to %(end)s (previous: %(pstart)s to %(pend)s), "
+                "%(currency)s",
+                start=period["date_from"],
+                end=period["date_to"],
+                pstart=period["previous_from"],
+                pend=period["previous_to"],
+                currency=data["currency"]["name"],
+            ),
+            [
+                (_("KPI"), "kpi", None),
+                (_("Value"), "value", number),
+                (_("Previous period"), "previous", number),
+                (_("Difference"), "delta", number),
+                (_("Change %"), "change", number),
+            ],
+            kpi_rows,
+        )
         for row_index, row in enumerate(kpi_rows, start=3):
             if row["kpi"] in money_kpis:
                 for col in (1, 2, 3):
-                    sheet.write_number(row_index, col, row[("value", "previous", "delta")[col - 1]], money)
+                    sheet.write_number(
+                        row_index, col, row[("value", "previous", "delta")[col - 1]], money
+                    )
         sheet.set_column(0, 0, 24)
 
-        table(workbook.add_worksheet(_("Pipeline")), _("Open opportunities by stage"),
-              [(_("Stage"), "name", None), (_("Count"), "count", None),
-               (_("Expected revenue"), "expected_revenue", money),
-               (_("Weighted revenue"), "weighted_revenue", money),
-               (_("Avg days in stage"), "avg_days_in_stage", number)], data["pipeline"])
+        table(
+            workbook.add_worksheet(_("Pipeline")),
+            _("Open opportunities by stage"),
+            [
+                (_("Stage"), "name", None),
+                (_("Count"), "count", None),
+                (_("Expected revenue"), "expected_revenue", money),
+                (_("Weighted revenue"), "weighted_revenue", money),
+                (_("Avg days in stage"), "avg_days_in_stage", number),
+            ],
+            data["pipeline"],
+        )
         performance_columns = [
-            (_("Leads"), "leads", None), (_("Opportunities"), "opportunities", None),
-            (_("Won"), "won", None), (_("Lost"), "lost", None), (_("Revenue"), "revenue", money),
-            (_("Conversion %"), "conversion_rate", number), (_("Win rate %"), "win_rate", number),
+            (_("Leads"), "leads", None),
+            (_("Opportunities"), "opportunities", None),
+            (_("Won"), "won", None),
+            (_("Lost"), "lost", None),
+            (_("Revenue"), "revenue", money),
+            (_("Conversion %"), "conversion_rate", number),
+            (_("Win rate %"), "win_rate", number),
             (_("Activities done"), "activities_done", None),
-            (_("Activities overdue"), "activities_overdue", None)]
-        table(workbook.add_worksheet(_("Teams")), _("Sales teams"),
-              [(_("Team"), "name", None)] + performance_columns, data["team_performance"])
-        table(workbook.add_worksheet(_("Salespeople")), _("Salespeople"),
-              [(_("Salesperson"), "name", None)] + performance_columns, data["agent_metrics"])
-        table(workbook.add_worksheet(_("Forecast")), _("Open opportunities by expected closing month"),
-              [(_("Month"), "month", None), (_("Opportunities"), "count", None),
-               (_("Weighted"), "weighted", money), (_("Best case"), "best_case", money),
-               (_("Worst case"), "worst_case", money)], data["forecast"])
+            (_("Activities overdue"), "activities_overdue", None),
+        ]
+        table(
+            workbook.add_worksheet(_("Teams")),
+            _("Sales teams"),
+            [(_("Team"), "name", None)] + performance_columns,
+            data["team_performance"],
+        )
+        table(
+            workbook.add_worksheet(_("Salespeople")),
+            _("Salespeople"),
+            [(_("Salesperson"), "name", None)] + performance_columns,
+            data["agent_metrics"],
+        )
+        table(
+            workbook.add_worksheet(_("Forecast")),
+            _("Open opportunities by expected closing month"),
+            [
+                (_("Month"), "month", None),
+                (_("Opportunities"), "count", None),
+                (_("Weighted"), "weighted", money),
+                (_("Best case"), "best_case", money),
+                (_("Worst case"), "worst_case", money),
+            ],
+            data["forecast"],
+        )
         ai = data["ai_insights"]
         ai_rows = [
             {"label": _("AI-scored leads"), "value": ai["total_ai_scored"]},
@@ -166,19 +246,33 @@ class CrmExecutiveDashboardController(http.Controller):
             {"label": _("Average completeness"), "value": ai["ai_completeness_avg"]},
             {"label": _("Average clarity"), "value": ai["ai_clarity_avg"]},
             {"label": _("Average engagement"), "value": ai["ai_engagement_avg"]},
-            {"label": _("Win rate of closed high-score leads %"),
-             "value": ai["won_by_ai_band"]["high"]["win_rate"]},
-            {"label": _("Win rate of closed low-score leads %"),
-             "value": ai["won_by_ai_band"]["low"]["win_rate"]},
+            {
+                "label": _("Win rate of closed high-score leads %"),
+                "value": ai["won_by_ai_band"]["high"]["win_rate"],
+            },
+            {
+                "label": _("Win rate of closed low-score leads %"),
+                "value": ai["won_by_ai_band"]["low"]["win_rate"],
+            },
         ]
         sheet = workbook.add_worksheet(_("AI insights"))
-        table(sheet, _("AI insights"), [(_("Figure"), "label", None), (_("Value"), "value", None)], ai_rows)
+        table(
+            sheet,
+            _("AI insights"),
+            [(_("Figure"), "label", None), (_("Value"), "value", None)],
+            ai_rows,
+        )
         sheet.set_column(0, 0, 40)
         start = len(ai_rows) + 5
         sheet.write(start, 0, _("Top AI-scored leads"), title)
-        headers = [(_("Lead"), "name"), (_("Customer"), "partner"), (_("AI score"), "score"),
-                   (_("Expected revenue"), "expected_revenue"), (_("Stage"), "stage"),
-                   (_("Salesperson"), "salesperson")]
+        headers = [
+            (_("Lead"), "name"),
+            (_("Customer"), "partner"),
+            (_("AI score"), "score"),
+            (_("Expected revenue"), "expected_revenue"),
+            (_("Stage"), "stage"),
+            (_("Salesperson"), "salesperson"),
+        ]
         for col, (label, _key) in enumerate(headers):
             sheet.write(start + 1, col, label, bold)
         for row_index, lead in enumerate(ai["top_ai_scored_leads"], start=start + 2):

@@ -16,7 +16,10 @@ def read_xlsx(content):
     shared = []
     if "xl/sharedStrings.xml" in book.namelist():
         root = ElementTree.fromstring(book.read("xl/sharedStrings.xml"))
-        shared = ["".join(t.text or "" for t in si.iter("{%s}t" % NS["m"])) for si in root.findall("m:si", NS)]
+        shared = [
+            "".join(t.text or "" for t in si.iter("{%s}t" % NS["m"]))
+            for si in root.findall("m:si", NS)
+        ]
     workbook = ElementTree.fromstring(book.read("xl/workbook.xml"))
     names = [sheet.get("name") for sheet in workbook.find("m:sheets", NS)]
     sheets = {}
@@ -44,20 +47,24 @@ def read_xlsx(content):
 
 @tagged("post_install", "-at_install", "crm_executive_dashboard")
 class TestDashboardController(HttpCase, DashboardCommon):
-
     def data(self, **params):
         return self.make_jsonrpc_request("/crm/dashboard/data", params)
 
     def test_data_route(self):
         self.authenticate("dash_manager", "dash_manager")
-        result = self.data(date_from=PERIOD[0], date_to=PERIOD[1],
-                           allowed_company_ids=[self.company_main.id, self.company_2.id])
+        result = self.data(
+            date_from=PERIOD[0],
+            date_to=PERIOD[1],
+            allowed_company_ids=[self.company_main.id, self.company_2.id],
+        )
         self.assertNotIn("error", result)
         self.assertEqual(result["kpis"]["total_leads"]["value"], 7)
         self.assertEqual(result["kpis"]["won_revenue"]["value"], 3500.0)
         self.assertIn(self.team_c2.id, [team["id"] for team in result["filter_options"]["teams"]])
         # the company switcher's selection: the main company only
-        result = self.data(date_from=PERIOD[0], date_to=PERIOD[1], allowed_company_ids=[self.company_main.id])
+        result = self.data(
+            date_from=PERIOD[0], date_to=PERIOD[1], allowed_company_ids=[self.company_main.id]
+        )
         self.assertEqual(result["kpis"]["total_leads"]["value"], 5)
         # without a selection: every company of the user, like Odoo's env.companies
         result = self.data(date_from=PERIOD[0], date_to=PERIOD[1])
@@ -71,10 +78,19 @@ class TestDashboardController(HttpCase, DashboardCommon):
             ({"date_from": None, "date_to": PERIOD[1]}, "required"),
             ({"date_from": "2019-04-01", "date_to": "2019-03-01"}, "is after the end date"),
             ({"date_from": "2013-01-01", "date_to": "2019-03-01"}, "longer than 5 years"),
-            ({"date_from": PERIOD[0], "date_to": PERIOD[1], "team_ids": ["a"]}, "positive integers"),
-            ({"date_from": PERIOD[0], "date_to": PERIOD[1], "team_ids": [1.5]}, "positive integers"),
+            (
+                {"date_from": PERIOD[0], "date_to": PERIOD[1], "team_ids": ["a"]},
+                "positive integers",
+            ),
+            (
+                {"date_from": PERIOD[0], "date_to": PERIOD[1], "team_ids": [1.5]},
+                "positive integers",
+            ),
             ({"date_from": PERIOD[0], "date_to": PERIOD[1], "user_ids": "1"}, "positive integers"),
-            ({"date_from": PERIOD[0], "date_to": PERIOD[1], "allowed_company_ids": "x"}, "list of company ids"),
+            (
+                {"date_from": PERIOD[0], "date_to": PERIOD[1], "allowed_company_ids": "x"},
+                "list of company ids",
+            ),
             ({"date_from": PERIOD[0], "date_to": PERIOD[1], "foo": 1}, "Unknown parameter"),
         ]
         for params, message in cases:
@@ -93,24 +109,34 @@ class TestDashboardController(HttpCase, DashboardCommon):
         self.assertEqual(response.status_code, 403)
         # a salesman cannot ask for a company he is not allowed in
         self.authenticate("dash_salesman", "dash_salesman")
-        result = self.data(date_from=PERIOD[0], date_to=PERIOD[1], allowed_company_ids=[self.company_2.id])
+        result = self.data(
+            date_from=PERIOD[0], date_to=PERIOD[1], allowed_company_ids=[self.company_2.id]
+        )
         self.assertEqual(result["error"]["code"], "access_denied")
         # not logged in: Odoo's session expired error, no data
         self.authenticate(None, None)
-        response = self.url_open("/crm/dashboard/export?date_from=%s&date_to=%s" % PERIOD, allow_redirects=False)
+        response = self.url_open(
+            "/crm/dashboard/export?date_from=%s&date_to=%s" % PERIOD, allow_redirects=False
+        )
         self.assertNotEqual(response.status_code, 200)
 
     def test_export_matches_json(self):
         self.authenticate("dash_manager", "dash_manager")
         companies = [self.company_main.id, self.company_2.id]
         data = self.data(date_from=PERIOD[0], date_to=PERIOD[1], allowed_company_ids=companies)
-        response = self.url_open("/crm/dashboard/export?date_from=%s&date_to=%s&company_ids=%s,%s" % (
-            PERIOD + tuple(companies)))
+        response = self.url_open(
+            "/crm/dashboard/export?date_from=%s&date_to=%s&company_ids=%s,%s"
+            % (PERIOD + tuple(companies))
+        )
         self.assertEqual(response.status_code, 200)
         self.assertIn("spreadsheetml", response.headers["Content-Type"])
-        self.assertIn("crm_dashboard_2019-03-01_2019-03-31.xlsx", response.headers["Content-Disposition"])
+        self.assertIn(
+            "crm_dashboard_2019-03-01_2019-03-31.xlsx", response.headers["Content-Disposition"]
+        )
         sheets = read_xlsx(response.content)
-        self.assertEqual(list(sheets), ["KPIs", "Pipeline", "Teams", "Salespeople", "Forecast", "AI insights"])
+        self.assertEqual(
+            list(sheets), ["KPIs", "Pipeline", "Teams", "Salespeople", "Forecast", "AI insights"]
+        )
         kpi_rows = {row[0]: row for row in sheets["KPIs"][3:]}
         self.assertEqual(set(kpi_rows), set(data["kpis"]))
         for key, kpi in data["kpis"].items():
@@ -119,14 +145,23 @@ class TestDashboardController(HttpCase, DashboardCommon):
         self.assertEqual(kpi_rows["won_revenue"][1], 3500.0)
         teams = {row[0]: row for row in sheets["Teams"][3:]}
         for team in data["team_performance"]:
-            self.assertEqual(teams[team["name"]][1:6], [team["leads"], team["opportunities"], team["won"],
-                                                        team["lost"], team["revenue"]])
+            self.assertEqual(
+                teams[team["name"]][1:6],
+                [team["leads"], team["opportunities"], team["won"], team["lost"], team["revenue"]],
+            )
         stages = [row for row in sheets["Pipeline"][3:]]
-        self.assertEqual([(row[0], row[1], row[2]) for row in stages],
-                         [(s["name"], s["count"], s["expected_revenue"]) for s in data["pipeline"]])
+        self.assertEqual(
+            [(row[0], row[1], row[2]) for row in stages],
+            [(s["name"], s["count"], s["expected_revenue"]) for s in data["pipeline"]],
+        )
         forecast = sheets["Forecast"][3:]
-        self.assertEqual([row[1:5] for row in forecast],
-                         [[m["count"], m["weighted"], m["best_case"], m["worst_case"]] for m in data["forecast"]])
+        self.assertEqual(
+            [row[1:5] for row in forecast],
+            [
+                [m["count"], m["weighted"], m["best_case"], m["worst_case"]]
+                for m in data["forecast"]
+            ],
+        )
         ai = {row[0]: row[1] for row in sheets["AI insights"][3:] if len(row) > 1}
         self.assertEqual(ai["AI-scored leads"], data["ai_insights"]["total_ai_scored"])
         # bad input: a 400 with the message, no traceback

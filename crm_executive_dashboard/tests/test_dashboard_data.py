@@ -6,17 +6,26 @@ from .common import PREVIOUS, DashboardCommon
 
 @tagged("crm_executive_dashboard")
 class TestDashboardData(DashboardCommon):
-
     def assertKpis(self, data, expected):
         for key, value in expected.items():
             self.assertAlmostEqual(data["kpis"][key]["value"], value, places=2, msg=key)
 
     def assertDomainsMatch(self, data, user, company_ids):
         """Every count has a domain that finds exactly the counted leads in Odoo's lists."""
-        leads = self.env["crm.lead"].with_user(user).with_context(
-            allowed_company_ids=company_ids, active_test=False)
-        for key in ("total_leads", "total_opportunities", "won_opportunities", "lost_opportunities"):
-            self.assertEqual(leads.search_count(data["kpis"][key]["domain"]), data["kpis"][key]["value"], key)
+        leads = (
+            self.env["crm.lead"]
+            .with_user(user)
+            .with_context(allowed_company_ids=company_ids, active_test=False)
+        )
+        for key in (
+            "total_leads",
+            "total_opportunities",
+            "won_opportunities",
+            "lost_opportunities",
+        ):
+            self.assertEqual(
+                leads.search_count(data["kpis"][key]["domain"]), data["kpis"][key]["value"], key
+            )
         for stage in data["pipeline"]:
             self.assertEqual(leads.search_count(stage["domain"]), stage["count"], stage["name"])
         for month in data["forecast"]:
@@ -30,13 +39,21 @@ class TestDashboardData(DashboardCommon):
         # the same figures, written out: 7 leads created in March (the archived one is not
         # counted), 6 opportunities, 2 won (2000 USD + 3000 AUD at 2.0 on 03-16 = 1500 USD),
         # 1 lost, 3 open opportunities (1000 + 700 + 1000 AUD at 1.5 on 03-12)
-        self.assertKpis(data, {
-            "total_leads": 7, "total_opportunities": 6, "won_opportunities": 2,
-            "lost_opportunities": 1, "won_revenue": 3500.0, "avg_deal_size": 1750.0,
-            "win_rate": 66.7, "conversion_rate": 85.7,
-            "pipeline_value": 1000 + 700 + 1000 / 1.5,
-            "weighted_pipeline": 300 + 420 + 1000 / 1.5 * 0.5,
-        })
+        self.assertKpis(
+            data,
+            {
+                "total_leads": 7,
+                "total_opportunities": 6,
+                "won_opportunities": 2,
+                "lost_opportunities": 1,
+                "won_revenue": 3500.0,
+                "avg_deal_size": 1750.0,
+                "win_rate": 66.7,
+                "conversion_rate": 85.7,
+                "pipeline_value": 1000 + 700 + 1000 / 1.5,
+                "weighted_pipeline": 300 + 420 + 1000 / 1.5 * 0.5,
+            },
+        )
         self.assertEqual(data["currency"]["name"], "USD")
         # previous period: the won lead of February
         self.assertEqual(data["kpis"]["won_opportunities"]["previous"], 1)
@@ -53,7 +70,9 @@ class TestDashboardData(DashboardCommon):
         kpis = data["kpis"]
         pipeline = [s for s in data["pipeline"] if s["count"]]
         self.assertEqual(sum(s["count"] for s in data["pipeline"]), 3)
-        self.assertAlmostEqual(sum(s["expected_revenue"] for s in pipeline), kpis["pipeline_value"]["value"], 2)
+        self.assertAlmostEqual(
+            sum(s["expected_revenue"] for s in pipeline), kpis["pipeline_value"]["value"], 2
+        )
         self.assertEqual([s["stage_id"] for s in pipeline], [self.stage_new.id])
         buckets = data["trends"]["buckets"]
         self.assertEqual(len(buckets), 31)
@@ -63,16 +82,26 @@ class TestDashboardData(DashboardCommon):
         self.assertEqual(buckets[9]["won"], 1)  # March 10th
         teams = {row["name"]: row for row in data["team_performance"]}
         self.assertEqual(set(teams), {"Dash Team A", "Dash Team C2", "No team"})
-        self.assertEqual((teams["Dash Team A"]["leads"], teams["Dash Team A"]["won"],
-                          teams["Dash Team A"]["lost"], teams["Dash Team A"]["revenue"]), (4, 1, 1, 2000.0))
+        self.assertEqual(
+            (
+                teams["Dash Team A"]["leads"],
+                teams["Dash Team A"]["won"],
+                teams["Dash Team A"]["lost"],
+                teams["Dash Team A"]["revenue"],
+            ),
+            (4, 1, 1, 2000.0),
+        )
         self.assertEqual(teams["Dash Team A"]["win_rate"], 50.0)
         self.assertEqual((teams["No team"]["leads"], teams["No team"]["opportunities"]), (1, 0))
         self.assertEqual(teams["Dash Team C2"]["revenue"], 1500.0)
         agents = {row["name"]: row for row in data["agent_metrics"]}
         self.assertEqual(agents["Dash Salesman"]["won"], 1)
         self.assertEqual(agents["Unassigned"]["leads"], 1)
-        leads = self.env["crm.lead"].with_user(self.user_manager).with_context(
-            allowed_company_ids=companies, active_test=False)
+        leads = (
+            self.env["crm.lead"]
+            .with_user(self.user_manager)
+            .with_context(allowed_company_ids=companies, active_test=False)
+        )
         self.assertEqual(leads.search_count(teams["Dash Team A"]["domain"]), 4)
 
     def test_salesman_sees_own_and_unassigned(self):
@@ -80,9 +109,18 @@ class TestDashboardData(DashboardCommon):
         data = self.dashboard(self.user_salesman, companies)
         self.assertKpis(data, self.expected_kpis(self.user_salesman, companies))
         # lead_open, lead_won, lead_unassigned: not the manager's lost lead nor user_other's
-        self.assertKpis(data, {"total_leads": 3, "total_opportunities": 2, "won_opportunities": 1,
-                               "lost_opportunities": 0, "won_revenue": 2000.0,
-                               "pipeline_value": 1000.0, "weighted_pipeline": 300.0})
+        self.assertKpis(
+            data,
+            {
+                "total_leads": 3,
+                "total_opportunities": 2,
+                "won_opportunities": 1,
+                "lost_opportunities": 0,
+                "won_revenue": 2000.0,
+                "pipeline_value": 1000.0,
+                "weighted_pipeline": 300.0,
+            },
+        )
         names = {row["name"] for row in data["agent_metrics"]}
         self.assertEqual(names, {"Dash Salesman", "Unassigned"})
         self.assertDomainsMatch(data, self.user_salesman, companies)
@@ -90,46 +128,94 @@ class TestDashboardData(DashboardCommon):
     def test_multi_company(self):
         main_only = self.dashboard(self.user_manager, [self.company_main.id])
         self.assertKpis(main_only, self.expected_kpis(self.user_manager, [self.company_main.id]))
-        self.assertKpis(main_only, {"total_leads": 5, "won_opportunities": 1, "won_revenue": 2000.0,
-                                    "pipeline_value": 1700.0})
+        self.assertKpis(
+            main_only,
+            {
+                "total_leads": 5,
+                "won_opportunities": 1,
+                "won_revenue": 2000.0,
+                "pipeline_value": 1700.0,
+            },
+        )
         c2_only = self.dashboard(self.user_manager, [self.company_2.id])
         self.assertEqual(c2_only["currency"]["name"], "AUD")
         # in company 2's own currency: no conversion
-        self.assertKpis(c2_only, {"total_leads": 2, "won_opportunities": 1, "won_revenue": 3000.0,
-                                  "pipeline_value": 1000.0})
+        self.assertKpis(
+            c2_only,
+            {
+                "total_leads": 2,
+                "won_opportunities": 1,
+                "won_revenue": 3000.0,
+                "pipeline_value": 1000.0,
+            },
+        )
         # company 2 first: amounts of the main company converted to AUD
         both_aud = self.dashboard(self.user_manager, [self.company_2.id, self.company_main.id])
         self.assertEqual(both_aud["currency"]["name"], "AUD")
-        self.assertKpis(both_aud, self.expected_kpis(self.user_manager, [self.company_2.id, self.company_main.id]))
+        self.assertKpis(
+            both_aud,
+            self.expected_kpis(self.user_manager, [self.company_2.id, self.company_main.id]),
+        )
         self.assertAlmostEqual(both_aud["kpis"]["won_revenue"]["value"], 3000.0 + 2000.0 / 0.5, 2)
 
     def test_team_filter(self):
         companies = [self.company_main.id, self.company_2.id]
         data = self.dashboard(self.user_manager, companies, team_ids=[self.team_c2.id])
-        self.assertKpis(data, self.expected_kpis(self.user_manager, companies, team_ids=[self.team_c2.id]))
+        self.assertKpis(
+            data, self.expected_kpis(self.user_manager, companies, team_ids=[self.team_c2.id])
+        )
         self.assertEqual(data["kpis"]["total_leads"]["value"], 2)
         self.assertEqual([row["name"] for row in data["team_performance"]], ["Dash Team C2"])
         data = self.dashboard(self.user_manager, companies, user_ids=[self.user_salesman.id])
         self.assertEqual(data["kpis"]["total_leads"]["value"], 2)
 
     def test_forecast_and_activities(self):
-        today = self.env["crm.executive.dashboard"]._dashboard_params(*("2019-03-01", "2019-03-31"), None, None)["today"]
+        today = self.env["crm.executive.dashboard"]._dashboard_params(
+            *("2019-03-01", "2019-03-31"), None, None
+        )["today"]
         Lead = self.env["crm.lead"].with_context(tracking_disable=True)
-        soon = Lead.create({"name": "soon", "type": "opportunity", "team_id": self.team_a.id,
-                            "user_id": self.user_salesman.id, "expected_revenue": 1000,
-                            "probability": 80, "date_deadline": today, "stage_id": self.stage_new.id})
-        Lead.create({"name": "later", "type": "opportunity", "team_id": self.team_a.id,
-                     "user_id": self.user_salesman.id, "expected_revenue": 4000,
-                     "probability": 25, "date_deadline": today.replace(day=1).replace(year=today.year + 1),
-                     "stage_id": self.stage_new.id})
+        soon = Lead.create(
+            {
+                "name": "soon",
+                "type": "opportunity",
+                "team_id": self.team_a.id,
+                "user_id": self.user_salesman.id,
+                "expected_revenue": 1000,
+                "probability": 80,
+                "date_deadline": today,
+                "stage_id": self.stage_new.id,
+            }
+        )
+        Lead.create(
+            {
+                "name": "later",
+                "type": "opportunity",
+                "team_id": self.team_a.id,
+                "user_id": self.user_salesman.id,
+                "expected_revenue": 4000,
+                "probability": 25,
+                "date_deadline": today.replace(day=1).replace(year=today.year + 1),
+                "stage_id": self.stage_new.id,
+            }
+        )
         self.env["crm.lead"].browse(soon.id).write({"probability": 80})
-        soon.activity_schedule("mail.mail_activity_data_todo", date_deadline=today.replace(year=today.year - 1),
-                               user_id=self.user_salesman.id)
+        soon.activity_schedule(
+            "mail.mail_activity_data_todo",
+            date_deadline=today.replace(year=today.year - 1),
+            user_id=self.user_salesman.id,
+        )
         data = self.dashboard(self.user_manager, [self.company_main.id], team_ids=[self.team_a.id])
         this_month = data["forecast"][0]
         self.assertEqual(len(data["forecast"]), 6)
-        self.assertEqual((this_month["count"], this_month["weighted"], this_month["best_case"],
-                          this_month["worst_case"]), (1, 800.0, 1000.0, 1000.0))
+        self.assertEqual(
+            (
+                this_month["count"],
+                this_month["weighted"],
+                this_month["best_case"],
+                this_month["worst_case"],
+            ),
+            (1, 800.0, 1000.0, 1000.0),
+        )
         # a year ahead: outside the 6 forecast months
         self.assertEqual(sum(month["count"] for month in data["forecast"]), 1)
         team = next(row for row in data["team_performance"] if row["name"] == "Dash Team A")
@@ -137,14 +223,20 @@ class TestDashboardData(DashboardCommon):
 
     def test_ai_insights(self):
         self.env.cr.execute(
-            """UPDATE crm_lead SET ai_last_enrichment_date = '2019-03-20', ai_probability_score = s.score,
+            """UPDATE crm_lead SET ai_last_enrichment_date = '2019-03-20',
+                      ai_probability_score = s.score,
                       ai_completeness_score = 50, ai_clarity_score = 60, ai_engagement_score = 70,
                       ai_enrichment_status = s.status
-                 FROM (VALUES (%s, 85.0, 'completed'), (%s, 75.0, 'completed'), (%s, 20.0, 'failed'),
-                              (%s, 50.0, 'pending')) AS s(id, score, status)
+                 FROM (VALUES (%s, 85.0, 'completed'), (%s, 75.0, 'completed'),
+                              (%s, 20.0, 'failed'), (%s, 50.0, 'pending')) AS s(id, score, status)
                 WHERE crm_lead.id = s.id""",
-            (self.leads["lead_open"].id, self.leads["lead_won"].id, self.leads["lead_lost"].id,
-             self.leads["lead_unassigned"].id))
+            (
+                self.leads["lead_open"].id,
+                self.leads["lead_won"].id,
+                self.leads["lead_lost"].id,
+                self.leads["lead_unassigned"].id,
+            ),
+        )
         self.env["crm.lead"].invalidate_model()
         data = self.dashboard(self.user_manager, [self.company_main.id])
         ai = data["ai_insights"]
@@ -155,21 +247,28 @@ class TestDashboardData(DashboardCommon):
         # |85-30| no, |75-100| no (25), |20-0| yes, |50-10| no
         self.assertEqual(ai["ai_vs_manual_accuracy"], 25.0)
         self.assertEqual(ai["enrichment_stats"], {"completed": 2, "pending": 1, "failed": 1})
-        self.assertEqual((ai["ai_completeness_avg"], ai["ai_clarity_avg"], ai["ai_engagement_avg"]),
-                         (50.0, 60.0, 70.0))
+        self.assertEqual(
+            (ai["ai_completeness_avg"], ai["ai_clarity_avg"], ai["ai_engagement_avg"]),
+            (50.0, 60.0, 70.0),
+        )
         # closed in March: lead_won (high score, won), lead_lost (low score, lost)
         self.assertEqual(ai["won_by_ai_band"]["high"], {"closed": 1, "won": 1, "win_rate": 100.0})
         self.assertEqual(ai["won_by_ai_band"]["low"], {"closed": 1, "won": 0, "win_rate": 0.0})
-        self.assertEqual([lead["name"] for lead in ai["top_ai_scored_leads"]],
-                         ["lead_open", "lead_won", "lead_unassigned", "lead_lost"])
+        self.assertEqual(
+            [lead["name"] for lead in ai["top_ai_scored_leads"]],
+            ["lead_open", "lead_won", "lead_unassigned", "lead_lost"],
+        )
         self.assertEqual(ai["top_ai_scored_leads"][0]["salesperson"], "Dash Salesman")
         # the salesman does not see the manager's lost lead in the AI figures either
         ai_salesman = self.dashboard(self.user_salesman, [self.company_main.id])["ai_insights"]
         self.assertEqual(ai_salesman["total_ai_scored"], 3)
 
     def test_empty_period(self):
-        data = self.env["crm.executive.dashboard"].with_user(self.user_manager).get_dashboard_data(
-            "2001-01-01", "2001-12-31")
+        data = (
+            self.env["crm.executive.dashboard"]
+            .with_user(self.user_manager)
+            .get_dashboard_data("2001-01-01", "2001-12-31")
+        )
         self.assertTrue(data["empty"])
         self.assertEqual(data["kpis"]["won_revenue"]["value"], 0.0)
         self.assertEqual(data["period"]["granularity"], "month")
@@ -177,13 +276,17 @@ class TestDashboardData(DashboardCommon):
 
     def test_timezone_days(self):
         """A lead created at 23:30 UTC on Feb 28th is a March 1st lead in Brussels."""
-        self.env.cr.execute("UPDATE crm_lead SET create_date = '2019-02-28 23:30:00' WHERE id = %s",
-                            (self.leads["lead_unassigned"].id,))
+        self.env.cr.execute(
+            "UPDATE crm_lead SET create_date = '2019-02-28 23:30:00' WHERE id = %s",
+            (self.leads["lead_unassigned"].id,),
+        )
         self.env["crm.lead"].invalidate_model()
         utc = self.dashboard(self.user_manager, [self.company_main.id])
         self.user_manager.tz = "Europe/Brussels"
         brussels = self.dashboard(self.user_manager, [self.company_main.id])
-        self.assertEqual(brussels["kpis"]["total_leads"]["value"], utc["kpis"]["total_leads"]["value"] + 1)
+        self.assertEqual(
+            brussels["kpis"]["total_leads"]["value"], utc["kpis"]["total_leads"]["value"] + 1
+        )
         self.assertEqual(brussels["trends"]["buckets"][0]["leads"], 1)
 
     def test_bad_parameters(self):
@@ -196,4 +299,6 @@ class TestDashboardData(DashboardCommon):
             with self.assertRaisesRegex(UserError, message):
                 Dashboard.get_dashboard_data(*args)
         with self.assertRaisesRegex(UserError, "positive integers"):
-            Dashboard.get_dashboard_data("2019-03-01", "2019-03-31", team_ids=["1; DROP TABLE crm_lead"])
+            Dashboard.get_dashboard_data(
+                "2019-03-01", "2019-03-31", team_ids=["1; DROP TABLE crm_lead"]
+            )
