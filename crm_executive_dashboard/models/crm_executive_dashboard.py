@@ -1053,6 +1053,40 @@ class CrmExecutiveDashboard(models.AbstractModel):
         return self._ai_insights(p, figures)
 
     @api.model
+    def _scoring_model_line(self):
+        """The company's win-probability model (llm_lead_scoring), in one query."""
+        model = (
+            self.env["llm.scoring.model"]
+            .sudo()
+            .search_read(
+                [("company_id", "=", self.env.company.id), ("team_id", "=", False)],
+                [
+                    "version",
+                    "trained_at",
+                    "leads_used",
+                    "auc",
+                    "brier",
+                    "pls_brier",
+                    "calibration_error",
+                ],
+                limit=1,
+            )
+        )
+        if not model:
+            return {"method": "rules"}
+        model = model[0]
+        return {
+            "method": "learned",
+            "version": model["version"],
+            "trained_at": fields.Datetime.to_string(model["trained_at"]),
+            "leads_used": model["leads_used"],
+            "auc": round(model["auc"], 3),
+            "brier": round(model["brier"], 3),
+            "pls_brier": round(model["pls_brier"], 3),
+            "calibration_error": round(model["calibration_error"], 3),
+        }
+
+    @api.model
     def _ai_insights(self, p, figures):
         """The AI section from its figures (see ``_get_ai_insights``), plus the top leads."""
         total = figures["scored"]
@@ -1089,6 +1123,7 @@ class CrmExecutiveDashboard(models.AbstractModel):
             )
         )
         return {
+            "scoring_model": self._scoring_model_line(),
             "total_ai_scored": total,
             "avg_ai_score": average("score", high + medium + low),
             "high_quality_leads": high,

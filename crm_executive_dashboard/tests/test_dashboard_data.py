@@ -259,6 +259,28 @@ class TestDashboardData(DashboardCommon):
             ["lead_open", "lead_won", "lead_unassigned", "lead_lost"],
         )
         self.assertEqual(ai["top_ai_scored_leads"][0]["salesperson"], "Dash Salesman")
+        self.assertEqual(ai["scoring_model"], {"method": "rules"})
+        self.env["llm.scoring.model"].create(
+            {
+                "company_id": self.company_main.id,
+                "version": 3,
+                "leads_used": 900,
+                "auc": 0.7712,
+                "brier": 0.1801,
+                "pls_brier": 0.1927,
+                "calibration_error": 0.0277,
+            }
+        )
+        ai = self.dashboard(self.user_manager, [self.company_main.id])["ai_insights"]
+        self.assertEqual(ai["scoring_model"]["method"], "learned")
+        self.assertEqual(
+            (
+                ai["scoring_model"]["version"],
+                ai["scoring_model"]["auc"],
+                ai["scoring_model"]["pls_brier"],
+            ),
+            (3, 0.771, 0.193),
+        )
         # the salesman does not see the manager's lost lead in the AI figures either
         ai_salesman = self.dashboard(self.user_salesman, [self.company_main.id])["ai_insights"]
         self.assertEqual(ai_salesman["total_ai_scored"], 3)

@@ -31,12 +31,9 @@ registry.category("web_tour.tours").add("crm_executive_dashboard_tour", {
             run: "text this_year",
         },
         {
-            content: "The period is this year and the URL keeps it",
+            content: "The period is this year",
             trigger: ".o_crm_executive_dashboard:not(:has(.o_dashboard_reloading)) .o_dashboard_period_label",
             run() {
-                if (!window.location.href.includes("dash_period=this_year")) {
-                    throw new Error("The period is not kept in the URL: " + window.location.href);
-                }
                 const year = new Date().getFullYear();
                 const from = document.querySelector(".o_dashboard_date_from").value;
                 if (from !== `${year}-01-01`) {
@@ -45,9 +42,14 @@ registry.category("web_tour.tours").add("crm_executive_dashboard_tour", {
             },
         },
         {
-            content: "The charts are drawn",
+            // the router writes the URL on a later tick: checked once the charts are drawn
+            content: "The charts are drawn and the URL keeps the period",
             trigger: ".o_crm_executive_dashboard_chart[data-chart='pipeline'] canvas",
-            run() {},
+            run() {
+                if (!window.location.href.includes("dash_period=this_year")) {
+                    throw new Error("The period is not kept in the URL: " + window.location.href);
+                }
+            },
         },
         {
             content: "Click the 'Leads created' KPI",
