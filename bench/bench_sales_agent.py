@@ -8,8 +8,10 @@ per batch) twice: the first run does the work (activities, risk, escalations), t
 the steady state (idempotent: nothing more is created). Prints time, queries per open lead and
 memory (RSS before, peak during) for each run.
 
-Needs crm_sales_agent installed (it installs crm and llm_lead_scoring). The crons' results are
-committed: run it on a scratch database.
+Needs crm_sales_agent installed (it installs crm and llm_lead_scoring) and up to date
+(``-u crm_sales_agent`` on a database made with an older version: risk and next action moved to
+crm_sales_agent_lead_state in 17.0.1.1.0). The crons' results are committed: run it on a
+scratch database.
 
     python3 bench/bench_sales_agent.py -d DB --open-leads 100000 \\
         [--addons-path ...] [--db-host 127.0.0.1 --db-user odoo --db-password odoo]
@@ -115,8 +117,8 @@ def measure(args, registry):
         cr.execute("""SELECT (SELECT COUNT(*) FROM mail_activity
                                WHERE res_model = 'crm.lead' AND sales_agent_rule IS NOT NULL),
                              (SELECT COUNT(*) FROM crm_sales_agent_escalation WHERE state = 'open'),
-                             (SELECT COUNT(*) FROM crm_lead
-                               WHERE sales_agent_risk_level IN ('medium', 'high'))""")
+                             (SELECT COUNT(*) FROM crm_sales_agent_lead_state
+                               WHERE risk_level IN ('medium', 'high'))""")
         return cr.fetchone()
 
     results = []

@@ -1,6 +1,7 @@
 from datetime import date, timedelta
 
 from freezegun import freeze_time
+from markupsafe import Markup
 
 from odoo import fields
 from odoo.tests import tagged
@@ -27,6 +28,19 @@ class TestRisk(SalesAgentCommon):
         self.assertEqual(very_idle.sales_agent_next_action_date, date(2024, 6, 12))
         self.assertEqual(very_idle.sales_agent_next_action_type_id,
                          self.env.ref("mail.mail_activity_data_call"))
+        # the "At risk" filter searches the assessment kept in its own table
+        leads = fresh | idle | very_idle
+        self.assertEqual(self.Lead.search([("id", "in", leads.ids),
+                                           ("sales_agent_risk_level", "in", ("medium", "high"))]),
+                         very_idle)
+        self.assertEqual(self.Lead.with_user(self.user_sales_salesman).search(
+            [("id", "in", leads.ids), ("sales_agent_risk_level", "=", "low")]), idle)
+        # a second run updates the one assessment row of each lead
+        states = leads.sales_agent_state_ids
+        self.assertEqual(len(states), 3)
+        self.Lead._cron_escalate()
+        self.assertEqual(leads.sales_agent_state_ids, states)
+        self.assertEqual(idle.sales_agent_risk_reasons, "Never contacted, created 4 days ago")
 
     @freeze_time(NOW)
     def test_risk_closing_date_passed(self):
@@ -198,6 +212,18 @@ class TestEscalation(SalesAgentCommon):
             self.assertEqual(len(note), 1)
             self.assertTrue(note.is_internal)
             self.assertIn(self.user_sales_manager.name, note.body)
+            # the same note as mail.thread._message_log_batch would log
+            self.assertEqual(
+                str(note.body),
+                "<p>Escalated to %s (level 1): Overdue follow-up. A follow-up is overdue by 4 days"
+                "</p>" % self.user_sales_manager.name)
+            reference = lead._message_log_batch({lead.id: Markup("<p>x</p>")})
+            for fname in ("model", "res_id", "message_type", "subtype_id", "is_internal",
+                          "author_id", "email_from", "reply_to", "record_name"):
+                self.assertEqual(note[fname], reference[fname], fname)
+            self.assertEqual(note.subtype_id, self.env.ref("mail.mt_note"))
+            self.assertTrue(note.message_id)
+            self.assertEqual(lead.message_ids[:2], reference | note)
             # idempotent
             self.Lead._cron_escalate()
             self.assertEqual(self._escalations(lead), escalation)
