@@ -51,18 +51,35 @@ def parse_args():
     parser.add_argument("--addons-path", default=None)
     parser.add_argument("--open-leads", type=int, default=100000)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help="crm_sales_agent.batch_size for the run (default: the setting, 500)")
-    parser.add_argument("--no-generate", action="store_true",
-                        help="use the database as it is (internal: set for the measuring process)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="crm_sales_agent.batch_size for the run (default: the setting, 500)",
+    )
+    parser.add_argument(
+        "--no-generate",
+        action="store_true",
+        help="use the database as it is (internal: set for the measuring process)",
+    )
     return parser.parse_args()
 
 
 def load_odoo(args):
     import odoo
 
-    odoo_args = ["--db_host", args.db_host, "--db_port", args.db_port, "--db_user", args.db_user,
-                 "--db_password", args.db_password, "--log-level", "warn"]
+    odoo_args = [
+        "--db_host",
+        args.db_host,
+        "--db_port",
+        args.db_port,
+        "--db_user",
+        args.db_user,
+        "--db_password",
+        args.db_password,
+        "--log-level",
+        "warn",
+    ]
     if args.addons_path:
         odoo_args += ["--addons-path", args.addons_path]
     odoo.tools.config.parse_config(odoo_args)
@@ -86,8 +103,10 @@ def top_up(args, registry):
             # the generator makes won, lost and archived leads too: ask for enough
             share = (open_leads / total) if open_leads and total > 1000 else 0.5
             to_generate = int(missing / max(share, 0.2) * 1.05) + 100
-            print("generating %s leads (round %s, %s open so far)"
-                  % (to_generate, round_ + 1, open_leads))
+            print(
+                "generating %s leads (round %s, %s open so far)"
+                % (to_generate, round_ + 1, open_leads)
+            )
             generate(cr, leads=to_generate, seed=args.seed + round_, verbose=False)
             cr.commit()
     raise SystemExit("could not reach %s open leads" % args.open_leads)
@@ -109,8 +128,10 @@ def measure(args, registry):
         cr.execute("SELECT COUNT(*) FROM mail_activity WHERE res_model = 'crm.lead'")
         activities = cr.fetchone()[0]
         cr.commit()
-    print("database          : %s leads, %s open, %s lead messages, %s planned activities"
-          % (total, open_leads, messages, activities))
+    print(
+        "database          : %s leads, %s open, %s lead messages, %s planned activities"
+        % (total, open_leads, messages, activities)
+    )
     print("cpu count         : %s" % os.cpu_count())
 
     def counts(cr):
@@ -122,8 +143,10 @@ def measure(args, registry):
         return cr.fetchone()
 
     results = []
-    for label, method in (("follow-up cron", "_cron_create_followups"),
-                          ("escalation cron", "_cron_escalate")):
+    for label, method in (
+        ("follow-up cron", "_cron_create_followups"),
+        ("escalation cron", "_cron_escalate"),
+    ):
         for run in (1, 2):
             with registry.cursor() as cr:
                 env = api.Environment(cr, SUPERUSER_ID, {})
@@ -136,18 +159,35 @@ def measure(args, registry):
                 queries = sql_db.sql_counter - queries_before
                 cr.commit()
                 after_counts = counts(cr)
-            results.append((label, run, elapsed, queries, rss_before, peak_mb(), before_counts,
-                            after_counts))
-            print("%-16s run %s: %6.1f s, %7d queries, %.3f queries/open lead, RSS before %.0f MB,"
-                  " peak so far %.0f MB; agent activities %s -> %s, open escalations %s -> %s,"
-                  " leads at risk %s -> %s"
-                  % (label, run, elapsed, queries, queries / max(open_leads, 1), rss_before,
-                     peak_mb(), before_counts[0], after_counts[0], before_counts[1],
-                     after_counts[1], before_counts[2], after_counts[2]))
+            results.append(
+                (label, run, elapsed, queries, rss_before, peak_mb(), before_counts, after_counts)
+            )
+            print(
+                "%-16s run %s: %6.1f s, %7d queries, %.3f queries/open lead, RSS before %.0f MB,"
+                " peak so far %.0f MB; agent activities %s -> %s, open escalations %s -> %s,"
+                " leads at risk %s -> %s"
+                % (
+                    label,
+                    run,
+                    elapsed,
+                    queries,
+                    queries / max(open_leads, 1),
+                    rss_before,
+                    peak_mb(),
+                    before_counts[0],
+                    after_counts[0],
+                    before_counts[1],
+                    after_counts[1],
+                    before_counts[2],
+                    after_counts[2],
+                )
+            )
             sys.stdout.flush()
     total_first = sum(r[2] for r in results if r[1] == 1)
-    print("both crons, first runs: %.1f s for %s open leads (target < 60 s)"
-          % (total_first, open_leads))
+    print(
+        "both crons, first runs: %.1f s for %s open leads (target < 60 s)"
+        % (total_first, open_leads)
+    )
     print("peak memory (RSS) : %.0f MB" % peak_mb())
 
 

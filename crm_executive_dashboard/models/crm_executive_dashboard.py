@@ -1093,7 +1093,10 @@ class CrmExecutiveDashboard(models.AbstractModel):
         high, medium, low = figures["high"], figures["medium"], figures["low"]
         closed_high, won_high = figures["closed_high"], figures["won_high"]
         closed_low, won_low = figures["closed_low"], figures["won_low"]
-        average = lambda name, number: round(figures[name] / number, 1) if number else 0.0
+
+        def average(name, number):
+            return round(figures[name] / number, 1) if number else 0.0
+
         created_domain = expression.AND(
             [
                 p["base_domain"],

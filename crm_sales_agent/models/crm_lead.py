@@ -56,10 +56,13 @@ class CrmLead(models.Model):
     # Risk and next action: kept in a narrow table of their own (see
     # crm.sales.agent.lead.state), shown here through related fields
     sales_agent_state_ids = fields.One2many(
-        "crm.sales.agent.lead.state", "lead_id", string="Sales Agent Assessment", readonly=True)
+        "crm.sales.agent.lead.state", "lead_id", string="Sales Agent Assessment", readonly=True
+    )
     sales_agent_risk_level = fields.Selection(
-        related="sales_agent_state_ids.risk_level", string="Risk",
-        help="Set by the sales agent cron from the reasons below.")
+        related="sales_agent_state_ids.risk_level",
+        string="Risk",
+        help="Set by the sales agent cron from the reasons below.",
+    )
     sales_agent_risk_reasons = fields.Text(related="sales_agent_state_ids.risk_reasons")
     sales_agent_risk_date = fields.Datetime(related="sales_agent_state_ids.risk_date")
     sales_agent_tone = fields.Selection(related="sales_agent_state_ids.tone")
@@ -69,26 +72,40 @@ class CrmLead(models.Model):
     sales_agent_next_action_reason = fields.Char(related="sales_agent_state_ids.next_action_reason")
     sales_agent_next_action_date = fields.Date(related="sales_agent_state_ids.next_action_date")
     sales_agent_next_action_type_id = fields.Many2one(
-        related="sales_agent_state_ids.next_action_type_id")
+        related="sales_agent_state_ids.next_action_type_id"
+    )
     # Bookkeeping of the follow-up rules
     sales_agent_followup_date = fields.Datetime(
-        string="Last Agent Follow-up", readonly=True, copy=False,
-        help="When the sales agent last planned a follow-up for inactivity.")
+        string="Last Agent Follow-up",
+        readonly=True,
+        copy=False,
+        help="When the sales agent last planned a follow-up for inactivity.",
+    )
     sales_agent_welcome_done = fields.Boolean(readonly=True, copy=False)
     sales_agent_stage_done_id = fields.Many2one(
-        "crm.stage", readonly=True, copy=False, ondelete="set null",
-        help="Stage whose entry activities were planned.")
+        "crm.stage",
+        readonly=True,
+        copy=False,
+        ondelete="set null",
+        help="Stage whose entry activities were planned.",
+    )
     # Escalations
     sales_agent_escalation_ids = fields.One2many(
-        "crm.sales.agent.escalation", "lead_id", string="Escalations")
+        "crm.sales.agent.escalation", "lead_id", string="Escalations"
+    )
     sales_agent_escalation_count = fields.Integer(compute="_compute_sales_agent_escalation_count")
     sales_agent_last_contact = fields.Datetime(
-        string="Last Contact", compute="_compute_sales_agent_last_contact",
-        help="Last done activity or message sent or received.")
+        string="Last Contact",
+        compute="_compute_sales_agent_last_contact",
+        help="Last done activity or message sent or received.",
+    )
 
     def _compute_sales_agent_escalation_count(self):
-        counts = dict(self.env["crm.sales.agent.escalation"]._read_group(
-            [("lead_id", "in", self.ids), ("state", "=", "open")], ["lead_id"], ["__count"]))
+        counts = dict(
+            self.env["crm.sales.agent.escalation"]._read_group(
+                [("lead_id", "in", self.ids), ("state", "=", "open")], ["lead_id"], ["__count"]
+            )
+        )
         for lead in self:
             lead.sales_agent_escalation_count = counts.get(lead, 0)
 
@@ -143,7 +160,8 @@ class CrmLead(models.Model):
     def action_sales_agent_view_escalations(self):
         self.ensure_one()
         action = self.env["ir.actions.act_window"]._for_xml_id(
-            "crm_sales_agent.crm_sales_agent_escalation_action")
+            "crm_sales_agent.crm_sales_agent_escalation_action"
+        )
         action["domain"] = [("lead_id", "=", self.id)]
         action["context"] = {"search_default_filter_open": 1}
         return action
@@ -182,8 +200,10 @@ class CrmLead(models.Model):
     def _sales_agent_auto_commit(self):
         """Commit per batch, except in tests (registry test mode, or a test thread: a plain
         TransactionCase does not enter test mode and a commit would end its transaction)."""
-        return not (self.env.registry.in_test_mode()
-                    or getattr(threading.current_thread(), "testing", False))
+        return not (
+            self.env.registry.in_test_mode()
+            or getattr(threading.current_thread(), "testing", False)
+        )
 
     @api.model
     def _sales_agent_working_day(self, company, offset_days, cache):
@@ -214,7 +234,8 @@ class CrmLead(models.Model):
                   AND (%s)
              ORDER BY l.id
                 LIMIT %%s
-                  FOR UPDATE OF l SKIP LOCKED""" % where,
+                  FOR UPDATE OF l SKIP LOCKED"""
+            % where,
             [after_id, *params, limit],
         )
         return [row[0] for row in self.env.cr.fetchall()]
@@ -255,9 +276,14 @@ class CrmLead(models.Model):
             {"ids": list(lead_ids)},
         )
         for kind, res_id, msg_id, date, subject, type_id, by_user, body in self.env.cr.fetchall():
-            result[res_id][kind] = {"id": msg_id, "date": date, "subject": subject,
-                                    "activity_type_id": type_id, "by_user": by_user,
-                                    "body": body}
+            result[res_id][kind] = {
+                "id": msg_id,
+                "date": date,
+                "subject": subject,
+                "activity_type_id": type_id,
+                "by_user": by_user,
+                "body": body,
+            }
         return result
 
     @api.model
@@ -265,8 +291,9 @@ class CrmLead(models.Model):
         """{lead_id: (overdue activity count, oldest overdue deadline)}, escalations excluded."""
         if not lead_ids:
             return {}
-        self.env["mail.activity"].flush_model(["res_model", "res_id", "date_deadline",
-                                               "sales_agent_rule"])
+        self.env["mail.activity"].flush_model(
+            ["res_model", "res_id", "date_deadline", "sales_agent_rule"]
+        )
         self.env.cr.execute(
             """SELECT res_id, COUNT(*), MIN(date_deadline) FROM mail_activity
                 WHERE res_model = 'crm.lead' AND res_id = ANY(%s) AND date_deadline < %s
@@ -366,34 +393,61 @@ class CrmLead(models.Model):
                 if note not in notes:
                     notes[note] = note_field.convert_to_column(note, Activity) or None
                 note = notes[note]
-            rows.append((
-                model_id, "crm.lead", vals["res_id"], self.browse(vals["res_id"]).display_name,
-                vals["activity_type_id"], vals.get("summary") or None, note,
-                vals["date_deadline"], vals["user_id"], vals.get("automated", True), True,
-                vals.get("sales_agent_rule") or None, uid, uid, now, now,
-            ))
+            rows.append(
+                (
+                    model_id,
+                    "crm.lead",
+                    vals["res_id"],
+                    self.browse(vals["res_id"]).display_name,
+                    vals["activity_type_id"],
+                    vals.get("summary") or None,
+                    note,
+                    vals["date_deadline"],
+                    vals["user_id"],
+                    vals.get("automated", True),
+                    True,
+                    vals.get("sales_agent_rule") or None,
+                    uid,
+                    uid,
+                    now,
+                    now,
+                )
+            )
         self.env.flush_all()
         cr.execute(
             """INSERT INTO mail_activity (res_model_id, res_model, res_id, res_name,
                        activity_type_id, summary, note, date_deadline, user_id, automated, active,
                        sales_agent_rule, create_uid, write_uid, create_date, write_date)
-                VALUES %s RETURNING id""" % ", ".join(["%s"] * len(rows)),
+                VALUES %s RETURNING id"""
+            % ", ".join(["%s"] * len(rows)),
             rows,
         )
         activity_ids = [row[0] for row in cr.fetchall()]
         self._sales_agent_subscribe_assignees(vals_list)
         # like mail.activity.create: the assignees' activity counters refresh (once per user)
         today = fields.Date.context_today(self)
-        due_users = self.env["res.users"].sudo().browse(list(dict.fromkeys(
-            vals["user_id"] for vals in vals_list if vals["date_deadline"] <= today)))
+        due_users = (
+            self.env["res.users"]
+            .sudo()
+            .browse(
+                list(
+                    dict.fromkeys(
+                        vals["user_id"] for vals in vals_list if vals["date_deadline"] <= today
+                    )
+                )
+            )
+        )
         if due_users:
-            self.env["bus.bus"]._sendmany([
-                (partner, "mail.activity/updated", {"activity_created": True})
-                for partner in due_users.partner_id
-            ])
+            self.env["bus.bus"]._sendmany(
+                [
+                    (partner, "mail.activity/updated", {"activity_created": True})
+                    for partner in due_users.partner_id
+                ]
+            )
         Activity.invalidate_model()
         self.browse([vals["res_id"] for vals in vals_list]).invalidate_recordset(
-            ["activity_ids", "message_follower_ids", "message_partner_ids"])
+            ["activity_ids", "message_follower_ids", "message_partner_ids"]
+        )
         return Activity.browse(activity_ids)
 
     @api.model
@@ -404,12 +458,18 @@ class CrmLead(models.Model):
         cr = self.env.cr
         users = self.env["res.users"].sudo().browse({vals["user_id"] for vals in vals_list})
         partner_of_user = {user.id: user.partner_id.id for user in users}
-        cr.execute("SELECT id, partner_share FROM res_partner WHERE id = ANY(%s) AND active",
-                   [list(set(partner_of_user.values()))])
+        cr.execute(
+            "SELECT id, partner_share FROM res_partner WHERE id = ANY(%s) AND active",
+            [list(set(partner_of_user.values()))],
+        )
         share = dict(cr.fetchall())
-        pairs = list(dict.fromkeys(
-            (vals["res_id"], partner_of_user[vals["user_id"]]) for vals in vals_list
-            if partner_of_user[vals["user_id"]] in share))
+        pairs = list(
+            dict.fromkeys(
+                (vals["res_id"], partner_of_user[vals["user_id"]])
+                for vals in vals_list
+                if partner_of_user[vals["user_id"]] in share
+            )
+        )
         if not pairs:
             return
         cr.execute(
@@ -429,7 +489,8 @@ class CrmLead(models.Model):
             cr.execute(
                 """INSERT INTO mail_followers_mail_message_subtype_rel
                        (mail_followers_id, mail_message_subtype_id)
-                   VALUES %s ON CONFLICT DO NOTHING""" % ", ".join(["%s"] * len(subtype_rows)),
+                   VALUES %s ON CONFLICT DO NOTHING"""
+                % ", ".join(["%s"] * len(subtype_rows)),
                 subtype_rows,
             )
         self.env["mail.followers"].invalidate_model()
@@ -453,23 +514,28 @@ class CrmLead(models.Model):
             return
         now = fields.Datetime.now()
         recent = now - timedelta(days=RECENT_EVENT_DAYS)
-        idle_before = now - timedelta(days=min(config["followup_lead_days"],
-                                               config["followup_opportunity_days"]))
+        idle_before = now - timedelta(
+            days=min(config["followup_lead_days"], config["followup_opportunity_days"])
+        )
         # only leads one of the rules may apply to are read and locked
         conditions, params = [], []
         if enabled["new_lead"]:
             conditions.append(
-                "(NOT COALESCE(l.sales_agent_welcome_done, FALSE) AND l.create_date >= %s)")
+                "(NOT COALESCE(l.sales_agent_welcome_done, FALSE) AND l.create_date >= %s)"
+            )
             params.append(recent)
         if enabled["stage"]:
-            conditions.append("(l.stage_id IS DISTINCT FROM l.sales_agent_stage_done_id "
-                              "AND l.date_last_stage_update >= %s)")
+            conditions.append(
+                "(l.stage_id IS DISTINCT FROM l.sales_agent_stage_done_id "
+                "AND l.date_last_stage_update >= %s)"
+            )
             params.append(recent)
         if enabled["followup"]:
             conditions.append(
                 "(GREATEST(l.create_date, l.sales_agent_followup_date) < %s AND NOT EXISTS ("
                 "SELECT 1 FROM mail_activity a"
-                " WHERE a.res_model = 'crm.lead' AND a.res_id = l.id))")
+                " WHERE a.res_model = 'crm.lead' AND a.res_id = l.id))"
+            )
             params.append(idle_before)
         where = " OR ".join(conditions)
         self.flush_model()
@@ -509,15 +575,24 @@ class CrmLead(models.Model):
             user = lead._sales_agent_responsible()
             if not user or lead.id in has_activity or counts[lead.id]["last_contact"]:
                 continue
-            activity_vals.append({
-                "res_id": lead.id, "activity_type_id": call_type.id, "user_id": user.id,
-                "summary": _("Call within 24 hours"),
-                "note": escape(_("New %(kind)s: call the contact within 24 hours.",
-                                 kind=lead._sales_agent_kind_label())),
-                "date_deadline": self._sales_agent_working_day(
-                    lead.company_id or self.env.company, 1, day_cache),
-                "sales_agent_rule": "new_lead",
-            })
+            activity_vals.append(
+                {
+                    "res_id": lead.id,
+                    "activity_type_id": call_type.id,
+                    "user_id": user.id,
+                    "summary": _("Call within 24 hours"),
+                    "note": escape(
+                        _(
+                            "New %(kind)s: call the contact within 24 hours.",
+                            kind=lead._sales_agent_kind_label(),
+                        )
+                    ),
+                    "date_deadline": self._sales_agent_working_day(
+                        lead.company_id or self.env.company, 1, day_cache
+                    ),
+                    "sales_agent_rule": "new_lead",
+                }
+            )
             has_activity.add(lead.id)
         # 2. entering a stage: its configured activities and activity plan
         for lead in self.filtered(lambda lead: lead.stage_id != lead.sales_agent_stage_done_id):
@@ -538,11 +613,15 @@ class CrmLead(models.Model):
             interactions = self._sales_agent_last_interactions(candidates.ids)
             followup_type = self.env.ref("crm_sales_agent.mail_activity_type_sales_agent_followup")
             for lead in candidates:
-                days_limit = (config["followup_opportunity_days"] if lead.type == "opportunity"
-                              else config["followup_lead_days"])
+                days_limit = (
+                    config["followup_opportunity_days"]
+                    if lead.type == "opportunity"
+                    else config["followup_lead_days"]
+                )
                 last_contact = counts[lead.id]["last_contact"]
-                reference = max(d for d in (last_contact, lead.create_date,
-                                            lead.sales_agent_followup_date) if d)
+                reference = max(
+                    d for d in (last_contact, lead.create_date, lead.sales_agent_followup_date) if d
+                )
                 if now - reference < timedelta(days=days_limit):
                     continue
                 user = lead._sales_agent_responsible()
@@ -550,30 +629,43 @@ class CrmLead(models.Model):
                     continue
                 idle_days = (now - max(d for d in (last_contact, lead.create_date) if d)).days
                 summary = lead._sales_agent_followup_summary(
-                    idle_days, interactions[lead.id]["last"])
-                activity_vals.append({
-                    "res_id": lead.id, "activity_type_id": followup_type.id, "user_id": user.id,
-                    "summary": summary[:250],
-                    "note": escape(summary),
-                    "date_deadline": self._sales_agent_working_day(
-                        lead.company_id or self.env.company, 0, day_cache),
-                    "sales_agent_rule": "followup",
-                })
+                    idle_days, interactions[lead.id]["last"]
+                )
+                activity_vals.append(
+                    {
+                        "res_id": lead.id,
+                        "activity_type_id": followup_type.id,
+                        "user_id": user.id,
+                        "summary": summary[:250],
+                        "note": escape(summary),
+                        "date_deadline": self._sales_agent_working_day(
+                            lead.company_id or self.env.company, 0, day_cache
+                        ),
+                        "sales_agent_rule": "followup",
+                    }
+                )
                 marks.setdefault(lead.id, {})["followup"] = now
         self._sales_agent_create_activities(activity_vals)
         rows = []
         for lead in self.filtered(lambda lead: lead.id in marks):
             mark = marks[lead.id]
-            rows.append((
-                lead.id,
-                True,  # an old lead is never welcomed: the flag holds for every lead written
-                mark.get("stage", lead.stage_id.id or None),
-                mark.get("followup", lead.sales_agent_followup_date or None),
-            ))
+            rows.append(
+                (
+                    lead.id,
+                    True,  # an old lead is never welcomed: the flag holds for every lead written
+                    mark.get("stage", lead.stage_id.id or None),
+                    mark.get("followup", lead.sales_agent_followup_date or None),
+                )
+            )
         # one UPDATE, one new row version per lead
-        self._sales_agent_bulk_update([("sales_agent_welcome_done", "boolean"),
-                                       ("sales_agent_stage_done_id", "integer"),
-                                       ("sales_agent_followup_date", "timestamp")], rows)
+        self._sales_agent_bulk_update(
+            [
+                ("sales_agent_welcome_done", "boolean"),
+                ("sales_agent_stage_done_id", "integer"),
+                ("sales_agent_followup_date", "timestamp"),
+            ],
+            rows,
+        )
 
     def _sales_agent_kind_label(self):
         return _("opportunity") if self.type == "opportunity" else _("lead")
@@ -588,12 +680,17 @@ class CrmLead(models.Model):
         for config in stage.sales_agent_activity_ids:
             if not user:
                 break
-            vals_list.append({
-                "res_id": self.id, "activity_type_id": config.activity_type_id.id,
-                "user_id": user.id, "summary": config.summary, "note": config.note or False,
-                "date_deadline": self._sales_agent_working_day(company, config.days, day_cache),
-                "sales_agent_rule": "stage",
-            })
+            vals_list.append(
+                {
+                    "res_id": self.id,
+                    "activity_type_id": config.activity_type_id.id,
+                    "user_id": user.id,
+                    "summary": config.summary,
+                    "note": config.note or False,
+                    "date_deadline": self._sales_agent_working_day(company, config.days, day_cache),
+                    "sales_agent_rule": "stage",
+                }
+            )
         plan = stage.sales_agent_plan_id
         if plan and plan.active and plan.company_id in (company, self.env["res.company"]):
             for template in plan.template_ids:
@@ -601,32 +698,47 @@ class CrmLead(models.Model):
                 if not responsible:
                     continue
                 delay_type = template.activity_type_id
-                days = delay_type.delay_count if delay_type.delay_unit == "days" else (
-                    delay_type.delay_count * (7 if delay_type.delay_unit == "weeks" else 30))
-                vals_list.append({
-                    "res_id": self.id, "activity_type_id": template.activity_type_id.id,
-                    "user_id": responsible.id,
-                    "summary": template.summary or template.activity_type_id.summary or False,
-                    "note": template.note or False,
-                    "date_deadline": self._sales_agent_working_day(company, days, day_cache),
-                    "sales_agent_rule": "stage",
-                })
+                days = (
+                    delay_type.delay_count
+                    if delay_type.delay_unit == "days"
+                    else (delay_type.delay_count * (7 if delay_type.delay_unit == "weeks" else 30))
+                )
+                vals_list.append(
+                    {
+                        "res_id": self.id,
+                        "activity_type_id": template.activity_type_id.id,
+                        "user_id": responsible.id,
+                        "summary": template.summary or template.activity_type_id.summary or False,
+                        "note": template.note or False,
+                        "date_deadline": self._sales_agent_working_day(company, days, day_cache),
+                        "sales_agent_rule": "stage",
+                    }
+                )
         return vals_list
 
     def _sales_agent_followup_summary(self, idle_days, last):
         """Why the follow-up exists, from the latest interaction."""
         self.ensure_one()
         if not last:
-            return _("No contact for %(days)s days since the %(kind)s was created",
-                     days=idle_days, kind=self._sales_agent_kind_label())
+            return _(
+                "No contact for %(days)s days since the %(kind)s was created",
+                days=idle_days,
+                kind=self._sales_agent_kind_label(),
+            )
         if last["activity_type_id"]:
             activity = self.env["mail.activity.type"].browse(last["activity_type_id"])
-            return _("No contact for %(days)s days since the last %(activity)s",
-                     days=idle_days, activity=activity.name)
+            return _(
+                "No contact for %(days)s days since the last %(activity)s",
+                days=idle_days,
+                activity=activity.name,
+            )
         if last["by_user"]:
             if last["subject"]:
-                return _("No contact for %(days)s days since “%(subject)s” was sent",
-                         days=idle_days, subject=last["subject"])
+                return _(
+                    "No contact for %(days)s days since “%(subject)s” was sent",
+                    days=idle_days,
+                    subject=last["subject"],
+                )
             return _("No contact for %(days)s days since our last message", days=idle_days)
         return _("No answer for %(days)s days to the customer's last message", days=idle_days)
 
@@ -705,13 +817,19 @@ class CrmLead(models.Model):
         interactions = self._sales_agent_last_interactions(self.ids)
         overdue = self._sales_agent_overdue(self.ids, today)
         states = self._sales_agent_current_states()
-        tones = (self._sales_agent_tones(interactions, context, states) if context["use_tone"]
-                 else {})
+        tones = (
+            self._sales_agent_tones(interactions, context, states) if context["use_tone"] else {}
+        )
         result = {}
         for lead in self:
             result[lead.id] = lead._sales_agent_assess_one(
-                config, context, counts[lead.id], interactions[lead.id],
-                overdue.get(lead.id), tones.get(lead.id))
+                config,
+                context,
+                counts[lead.id],
+                interactions[lead.id],
+                overdue.get(lead.id),
+                tones.get(lead.id),
+            )
             result[lead.id]["current"] = states.get(lead.id)
         return result
 
@@ -724,7 +842,9 @@ class CrmLead(models.Model):
         self.env.cr.execute(
             """SELECT lead_id, risk_level, risk_reasons, tone, tone_message_id, next_action,
                       next_action_reason, next_action_date, next_action_type_id
-                 FROM crm_sales_agent_lead_state WHERE lead_id = ANY(%s)""", [self.ids])
+                 FROM crm_sales_agent_lead_state WHERE lead_id = ANY(%s)""",
+            [self.ids],
+        )
         return {row[0]: tuple(row[1:]) for row in self.env.cr.fetchall()}
 
     def _sales_agent_assess_one(self, config, context, counts, interaction, overdue, tone):
@@ -736,13 +856,19 @@ class CrmLead(models.Model):
         idle_since = max(d for d in (last_contact, self.create_date) if d)
         idle_days = (now - idle_since).days
         facts["idle_hours"] = (now - idle_since).total_seconds() / 3600.0
-        days_limit = (config["followup_opportunity_days"] if self.type == "opportunity"
-                      else config["followup_lead_days"])
+        days_limit = (
+            config["followup_opportunity_days"]
+            if self.type == "opportunity"
+            else config["followup_lead_days"]
+        )
         # no contact for X days
         if idle_days >= days_limit:
             points += 2 if idle_days >= 2 * days_limit else 1
-            reasons.append(_("No contact for %(days)s days", days=idle_days) if last_contact
-                           else _("Never contacted, created %(days)s days ago", days=idle_days))
+            reasons.append(
+                _("No contact for %(days)s days", days=idle_days)
+                if last_contact
+                else _("Never contacted, created %(days)s days ago", days=idle_days)
+            )
             facts["no_contact"] = idle_days
         # stuck in stage over the stage's usual time
         usual = context["usual_days"].get(self.stage_id.id)
@@ -750,23 +876,37 @@ class CrmLead(models.Model):
             in_stage = (now - self.date_last_stage_update).total_seconds() / 86400.0
             if in_stage > max(usual, 1.0) * config["stuck_factor"]:
                 points += 2 if in_stage > 2 * max(usual, 1.0) * config["stuck_factor"] else 1
-                reasons.append(_("In stage %(stage)s for %(days)s days (usually %(usual)s)",
-                                 stage=self.stage_id.name, days=int(in_stage),
-                                 usual=round(usual, 1)))
+                reasons.append(
+                    _(
+                        "In stage %(stage)s for %(days)s days (usually %(usual)s)",
+                        stage=self.stage_id.name,
+                        days=int(in_stage),
+                        usual=round(usual, 1),
+                    )
+                )
                 facts["stuck"] = (int(in_stage), usual)
         # expected closing date passed
         if self.date_deadline and self.date_deadline < today:
             points += 2
-            reasons.append(_("Expected closing date passed %(days)s days ago",
-                             days=(today - self.date_deadline).days))
+            reasons.append(
+                _(
+                    "Expected closing date passed %(days)s days ago",
+                    days=(today - self.date_deadline).days,
+                )
+            )
             facts["closing_passed"] = (today - self.date_deadline).days
         # overdue activities
         if overdue:
             count, oldest = overdue
             late = (today - oldest).days
             points += 2 if late > config["escalation_overdue_days"] else 1
-            reasons.append(_("%(count)s overdue activities, the oldest by %(days)s days",
-                             count=count, days=late))
+            reasons.append(
+                _(
+                    "%(count)s overdue activities, the oldest by %(days)s days",
+                    count=count,
+                    days=late,
+                )
+            )
             facts["overdue"] = (count, late)
         # negative tone of the latest inbound message
         if tone == "negative":
@@ -774,15 +914,22 @@ class CrmLead(models.Model):
             reasons.append(_("Negative tone in the customer's latest message"))
             facts["negative_tone"] = True
         # high AI score left unattended
-        if (self.ai_probability_score >= config["high_score_threshold"]
-                and facts["idle_hours"] >= config["high_score_hours"]):
+        if (
+            self.ai_probability_score >= config["high_score_threshold"]
+            and facts["idle_hours"] >= config["high_score_hours"]
+        ):
             points += 2
-            reasons.append(_("High AI score (%(score)s) not contacted for %(hours)s hours",
-                             score=round(self.ai_probability_score),
-                             hours=int(facts["idle_hours"])))
+            reasons.append(
+                _(
+                    "High AI score (%(score)s) not contacted for %(hours)s hours",
+                    score=round(self.ai_probability_score),
+                    hours=int(facts["idle_hours"]),
+                )
+            )
             facts["high_score_idle"] = True
-        level = ("none" if not points else "low" if points == 1
-                 else "medium" if points <= 3 else "high")
+        level = (
+            "none" if not points else "low" if points == 1 else "medium" if points <= 3 else "high"
+        )
         return {
             "level": level,
             "reasons": reasons,
@@ -803,25 +950,45 @@ class CrmLead(models.Model):
         if facts.get("negative_tone"):
             what, why, offset, kind = (
                 _("Call the customer to address their concerns"),
-                _("Their latest message sounds unhappy"), 0, "call")
+                _("Their latest message sounds unhappy"),
+                0,
+                "call",
+            )
         elif facts.get("overdue"):
             what, why, offset, kind = (
                 _("Complete or reschedule the overdue activities"),
-                _("%(count)s activities are overdue, the oldest by %(days)s days",
-                  count=facts["overdue"][0], days=facts["overdue"][1]), 0, "todo")
+                _(
+                    "%(count)s activities are overdue, the oldest by %(days)s days",
+                    count=facts["overdue"][0],
+                    days=facts["overdue"][1],
+                ),
+                0,
+                "todo",
+            )
         elif facts.get("high_score_idle"):
             what, why, offset, kind = (
-                _("Call now: this is a high-potential %(kind)s",
-                  kind=self._sales_agent_kind_label()),
-                _("AI score %(score)s and no contact for %(hours)s hours",
-                  score=round(self.ai_probability_score), hours=int(facts["idle_hours"])),
-                0, "call")
+                _(
+                    "Call now: this is a high-potential %(kind)s",
+                    kind=self._sales_agent_kind_label(),
+                ),
+                _(
+                    "AI score %(score)s and no contact for %(hours)s hours",
+                    score=round(self.ai_probability_score),
+                    hours=int(facts["idle_hours"]),
+                ),
+                0,
+                "call",
+            )
         elif facts.get("closing_passed") is not None:
             what, why, offset, kind = (
                 _("Confirm the decision date with the customer, then update the expected closing"),
-                _("The expected closing date passed %(days)s days ago",
-                  days=facts["closing_passed"]),
-                0, "call")
+                _(
+                    "The expected closing date passed %(days)s days ago",
+                    days=facts["closing_passed"],
+                ),
+                0,
+                "call",
+            )
         elif facts.get("no_contact") is not None:
             if last and not last["by_user"] and not last["activity_type_id"]:
                 what, kind = _("Reply to the customer's last message"), "email"
@@ -834,20 +1001,35 @@ class CrmLead(models.Model):
         elif facts.get("stuck"):
             what, why, offset, kind = (
                 _("Book a meeting to move the deal past %(stage)s", stage=self.stage_id.name),
-                _("In this stage for %(days)s days, usually %(usual)s",
-                  days=facts["stuck"][0], usual=round(facts["stuck"][1], 1)), 1, "meeting")
+                _(
+                    "In this stage for %(days)s days, usually %(usual)s",
+                    days=facts["stuck"][0],
+                    usual=round(facts["stuck"][1], 1),
+                ),
+                1,
+                "meeting",
+            )
         elif self.ai_next_action:
             what, why, offset, kind = (
-                self.ai_next_action, _("Suggested by the AI analysis"), 2, "todo")
+                self.ai_next_action,
+                _("Suggested by the AI analysis"),
+                2,
+                "todo",
+            )
         elif self.type == "lead":
             what, why, offset, kind = (
                 _("Qualify the lead: need, budget, timeline and decision maker"),
-                _("The lead is not qualified yet"), 2, "call")
+                _("The lead is not qualified yet"),
+                2,
+                "call",
+            )
         else:
             what, why, offset, kind = (
                 _("Agree on the next step with the customer"),
                 _("Keep the opportunity moving in %(stage)s", stage=self.stage_id.name or "-"),
-                3, "meeting")
+                3,
+                "meeting",
+            )
         return {
             "what": what,
             "why": why,
@@ -879,7 +1061,9 @@ class CrmLead(models.Model):
             text = text.replace("</message>", "<\\/message>")
             answer = service.call_llm_with_failover(
                 [{"role": "user", "content": "<message>\n%s\n</message>" % text}],
-                system_prompt=TONE_PROMPT, company=company)
+                system_prompt=TONE_PROMPT,
+                company=company,
+            )
             if not answer["success"]:
                 continue
             word = (answer["content"] or "").strip().lower()
@@ -899,11 +1083,19 @@ class CrmLead(models.Model):
                 types[action["type_xmlid"]] = self.env.ref(action["type_xmlid"]).id
             current = assessment["current"] or (None,) * 8
             tone = assessment["tone"] or current[2]
-            tone_message = (assessment["tone_message_id"] if assessment["tone"]
-                            else current[3]) or None
-            values = (assessment["level"], "\n".join(assessment["reasons"]) or None, tone,
-                      tone_message, action["what"], action["why"], action["date"],
-                      types[action["type_xmlid"]])
+            tone_message = (
+                assessment["tone_message_id"] if assessment["tone"] else current[3]
+            ) or None
+            values = (
+                assessment["level"],
+                "\n".join(assessment["reasons"]) or None,
+                tone,
+                tone_message,
+                action["what"],
+                action["why"],
+                action["date"],
+                types[action["type_xmlid"]],
+            )
             if values != current:
                 rows.append((lead.id, now, *values))
         self._sales_agent_upsert_states(rows)
@@ -917,9 +1109,17 @@ class CrmLead(models.Model):
         """
         if not rows:
             return
-        columns = ["risk_date", "risk_level", "risk_reasons", "tone", "tone_message_id",
-                   "next_action", "next_action_reason", "next_action_date",
-                   "next_action_type_id"]
+        columns = [
+            "risk_date",
+            "risk_level",
+            "risk_reasons",
+            "tone",
+            "tone_message_id",
+            "next_action",
+            "next_action_reason",
+            "next_action_date",
+            "next_action_type_id",
+        ]
         uid = self.env.uid
         now = self.env.cr.now()
         self.env.cr.execute(
@@ -928,15 +1128,22 @@ class CrmLead(models.Model):
                 VALUES %s
            ON CONFLICT (lead_id) DO UPDATE SET %s, write_uid = EXCLUDED.write_uid,
                        write_date = EXCLUDED.write_date"""
-            % (", ".join(columns), ", ".join(["%s"] * len(rows)),
-               ", ".join("%s = EXCLUDED.%s" % (col, col) for col in columns)),
+            % (
+                ", ".join(columns),
+                ", ".join(["%s"] * len(rows)),
+                ", ".join("%s = EXCLUDED.%s" % (col, col) for col in columns),
+            ),
             [(*row, uid, uid, now, now) for row in rows],
         )
         self.env["crm.sales.agent.lead.state"].invalidate_model()
         self.browse([row[0] for row in rows]).invalidate_recordset(
-            ["sales_agent_state_ids"] + [
-                name for name, field in self._fields.items()
-                if field.related and field.related.startswith("sales_agent_state_ids.")])
+            ["sales_agent_state_ids"]
+            + [
+                name
+                for name, field in self._fields.items()
+                if field.related and field.related.startswith("sales_agent_state_ids.")
+            ]
+        )
 
     # escalations ------------------------------------------------
 
@@ -949,7 +1156,8 @@ class CrmLead(models.Model):
             """SELECT e.id FROM crm_sales_agent_escalation e
                  JOIN crm_lead l ON l.id = e.lead_id
             LEFT JOIN crm_stage s ON s.id = l.stage_id
-                WHERE e.state = 'open' AND (NOT l.active OR COALESCE(s.is_won, FALSE))""")
+                WHERE e.state = 'open' AND (NOT l.active OR COALESCE(s.is_won, FALSE))"""
+        )
         ids = [row[0] for row in self.env.cr.fetchall()]
         if ids:
             Escalation.browse(ids)._resolve(_("The lead was closed"))
@@ -959,22 +1167,31 @@ class CrmLead(models.Model):
         self.ensure_one()
         facts = assessment["facts"]
         rules = {}
-        if (config["escalation_overdue_enabled"] and facts.get("overdue")
-                and facts["overdue"][1] > config["escalation_overdue_days"]):
-            rules["overdue_followup"] = _("A follow-up is overdue by %(days)s days",
-                                          days=facts["overdue"][1])
-        if (config["escalation_high_value_enabled"]
-                and self.expected_revenue >= config["escalation_high_value_amount"]
-                and assessment["level"] in ("medium", "high")):
+        if (
+            config["escalation_overdue_enabled"]
+            and facts.get("overdue")
+            and facts["overdue"][1] > config["escalation_overdue_days"]
+        ):
+            rules["overdue_followup"] = _(
+                "A follow-up is overdue by %(days)s days", days=facts["overdue"][1]
+            )
+        if (
+            config["escalation_high_value_enabled"]
+            and self.expected_revenue >= config["escalation_high_value_amount"]
+            and assessment["level"] in ("medium", "high")
+        ):
             rules["high_value"] = _(
                 "Deal of %(amount)s at %(level)s risk: %(reasons)s",
                 amount=format_amount(self.env, self.expected_revenue, self.company_currency),
                 level=dict(RISK_LEVELS)[assessment["level"]].lower(),
-                reasons="; ".join(assessment["reasons"]))
+                reasons="; ".join(assessment["reasons"]),
+            )
         if config["escalation_high_score_enabled"] and facts.get("high_score_idle"):
-            rules["high_score"] = _("AI score %(score)s and no contact for %(hours)s hours",
-                                    score=round(self.ai_probability_score),
-                                    hours=int(facts["idle_hours"]))
+            rules["high_score"] = _(
+                "AI score %(score)s and no contact for %(hours)s hours",
+                score=round(self.ai_probability_score),
+                hours=int(facts["idle_hours"]),
+            )
         return rules
 
     def _sales_agent_escalation_chain(self, config, context):
@@ -986,19 +1203,28 @@ class CrmLead(models.Model):
         if "configured" not in context["managers"]:
             context["managers"]["configured"] = tuple(
                 Users.browse(config[key]).exists() if config[key] else Users
-                for key in ("escalation_manager_id", "escalation_level2_manager_id"))
+                for key in ("escalation_manager_id", "escalation_level2_manager_id")
+            )
         first, second = context["managers"]["configured"]
         first = first or self.team_id.user_id
         if not second:
             key = (company.id, first.id, self.user_id.id)
             if key not in context["managers"]:
                 group = self.env.ref("sales_team.group_sale_manager")
-                context["managers"][key] = Users.search([
-                    ("groups_id", "in", group.id), ("share", "=", False),
-                    ("company_ids", "in", company.id),
-                    ("id", "not in",
-                     (first + self.user_id).ids + [self.env.ref("base.user_root").id]),
-                ], order="id", limit=1)
+                context["managers"][key] = Users.search(
+                    [
+                        ("groups_id", "in", group.id),
+                        ("share", "=", False),
+                        ("company_ids", "in", company.id),
+                        (
+                            "id",
+                            "not in",
+                            (first + self.user_id).ids + [self.env.ref("base.user_root").id],
+                        ),
+                    ],
+                    order="id",
+                    limit=1,
+                )
             second = context["managers"][key]
         chain = [user for user in (first, second) if user and user != self.user_id]
         return chain
@@ -1008,9 +1234,14 @@ class CrmLead(models.Model):
         now = context["now"]
         Escalation = self.env["crm.sales.agent.escalation"].sudo()
         cooldown = now - timedelta(days=config["escalation_cooldown_days"])
-        existing = Escalation.search([
-            ("lead_id", "in", self.ids), "|", ("state", "=", "open"),
-            ("resolved_date", ">=", cooldown)])
+        existing = Escalation.search(
+            [
+                ("lead_id", "in", self.ids),
+                "|",
+                ("state", "=", "open"),
+                ("resolved_date", ">=", cooldown),
+            ]
+        )
         by_lead = {}
         for escalation in existing:
             by_lead.setdefault(escalation.lead_id.id, []).append(escalation)
@@ -1025,15 +1256,16 @@ class CrmLead(models.Model):
                 if escalation.state != "open":
                     recently_resolved.add(escalation.rule)
                     continue
-                acted = ((last_contact and last_contact > escalation.date)
-                         or (lead.date_last_stage_update
-                             and lead.date_last_stage_update > escalation.date))
+                acted = (last_contact and last_contact > escalation.date) or (
+                    lead.date_last_stage_update and lead.date_last_stage_update > escalation.date
+                )
                 if acted:
                     to_resolve.setdefault(_("The salesperson acted"), []).append(escalation.id)
                     recently_resolved.add(escalation.rule)
                 elif escalation.rule not in active_rules:
-                    to_resolve.setdefault(
-                        _("The condition no longer holds"), []).append(escalation.id)
+                    to_resolve.setdefault(_("The condition no longer holds"), []).append(
+                        escalation.id
+                    )
                     recently_resolved.add(escalation.rule)
                 else:
                     open_by_rule.setdefault(escalation.rule, {})[escalation.level] = escalation
@@ -1044,8 +1276,11 @@ class CrmLead(models.Model):
                     if rule in recently_resolved:
                         continue
                     level = 1
-                elif 1 in opened and 2 not in opened and (
-                        now - opened[1].date >= timedelta(days=config["escalation_level2_days"])):
+                elif (
+                    1 in opened
+                    and 2 not in opened
+                    and (now - opened[1].date >= timedelta(days=config["escalation_level2_days"]))
+                ):
                     level = 2
                 else:
                     continue
@@ -1053,11 +1288,19 @@ class CrmLead(models.Model):
                     chain = lead._sales_agent_escalation_chain(config, context)
                 if len(chain) < level:
                     continue
-                new_vals.append({
-                    "lead_id": lead.id, "rule": rule, "level": level, "reason": reason,
-                    "from_user_id": lead.user_id.id, "to_user_id": chain[level - 1].id,
-                    "team_id": lead.team_id.id, "company_id": lead.company_id.id, "date": now,
-                })
+                new_vals.append(
+                    {
+                        "lead_id": lead.id,
+                        "rule": rule,
+                        "level": level,
+                        "reason": reason,
+                        "from_user_id": lead.user_id.id,
+                        "to_user_id": chain[level - 1].id,
+                        "team_id": lead.team_id.id,
+                        "company_id": lead.company_id.id,
+                        "date": now,
+                    }
+                )
         for resolution, ids in to_resolve.items():
             Escalation.browse(ids)._resolve(resolution)
         if new_vals:
@@ -1066,24 +1309,32 @@ class CrmLead(models.Model):
     @api.model
     def _sales_agent_create_escalations(self, vals_list, context):
         escalation_type = self.env.ref("crm_sales_agent.mail_activity_type_sales_agent_escalation")
-        rules = dict(self.env["crm.sales.agent.escalation"]._fields["rule"]
-                     ._description_selection(self.env))
+        rules = dict(
+            self.env["crm.sales.agent.escalation"]._fields["rule"]._description_selection(self.env)
+        )
         leads = self.browse(list(dict.fromkeys(vals["lead_id"] for vals in vals_list)))
         users = self.env["res.users"].sudo().browse([vals["to_user_id"] for vals in vals_list])
         users.mapped("name")  # prefetch
         activity_vals = []
         for vals in vals_list:
             lead = self.browse(vals["lead_id"])
-            activity_vals.append({
-                "res_id": lead.id, "activity_type_id": escalation_type.id,
-                "user_id": vals["to_user_id"],
-                "summary": _("Escalation (level %(level)s): %(rule)s",
-                             level=vals["level"], rule=rules[vals["rule"]])[:250],
-                "note": escape(vals["reason"]),
-                "date_deadline": self._sales_agent_working_day(
-                    lead.company_id or self.env.company, 0, context["day_cache"]),
-                "sales_agent_rule": "escalation",
-            })
+            activity_vals.append(
+                {
+                    "res_id": lead.id,
+                    "activity_type_id": escalation_type.id,
+                    "user_id": vals["to_user_id"],
+                    "summary": _(
+                        "Escalation (level %(level)s): %(rule)s",
+                        level=vals["level"],
+                        rule=rules[vals["rule"]],
+                    )[:250],
+                    "note": escape(vals["reason"]),
+                    "date_deadline": self._sales_agent_working_day(
+                        lead.company_id or self.env.company, 0, context["day_cache"]
+                    ),
+                    "sales_agent_rule": "escalation",
+                }
+            )
         activities = self._sales_agent_create_activities(activity_vals)
         for vals, activity in zip(vals_list, activities, strict=True):
             vals["activity_id"] = activity.id
@@ -1092,8 +1343,11 @@ class CrmLead(models.Model):
         for vals in vals_list:
             note = Markup("<p>%s</p>") % _(
                 "Escalated to %(user)s (level %(level)s): %(rule)s. %(reason)s",
-                user=self.env["res.users"].browse(vals["to_user_id"]).name, level=vals["level"],
-                rule=rules[vals["rule"]], reason=vals["reason"])
+                user=self.env["res.users"].browse(vals["to_user_id"]).name,
+                level=vals["level"],
+                rule=rules[vals["rule"]],
+                reason=vals["reason"],
+            )
             notes[vals["lead_id"]] = notes.get(vals["lead_id"], Markup("")) + note
         leads._sales_agent_log_notes(notes)
 
@@ -1101,22 +1355,36 @@ class CrmLead(models.Model):
     def _sales_agent_insert_escalations(self, vals_list):
         """Create escalations with one INSERT (the ORM create cost a few queries each)."""
         Escalation = self.env["crm.sales.agent.escalation"].sudo()
-        columns = ["lead_id", "rule", "level", "reason", "from_user_id", "to_user_id", "team_id",
-                   "company_id", "date", "activity_id"]
+        columns = [
+            "lead_id",
+            "rule",
+            "level",
+            "reason",
+            "from_user_id",
+            "to_user_id",
+            "team_id",
+            "company_id",
+            "date",
+            "activity_id",
+        ]
         uid = self.env.uid
         now = self.env.cr.now()
-        rows = [tuple(vals.get(col) or None for col in columns) + ("open", uid, uid, now, now)
-                for vals in vals_list]
+        rows = [
+            tuple(vals.get(col) or None for col in columns) + ("open", uid, uid, now, now)
+            for vals in vals_list
+        ]
         self.env.cr.execute(
             """INSERT INTO crm_sales_agent_escalation
                        (%s, state, create_uid, write_uid, create_date, write_date)
-                VALUES %s RETURNING id""" % (", ".join(columns), ", ".join(["%s"] * len(rows))),
+                VALUES %s RETURNING id"""
+            % (", ".join(columns), ", ".join(["%s"] * len(rows))),
             rows,
         )
         ids = [row[0] for row in self.env.cr.fetchall()]
         Escalation.invalidate_model()
         self.browse([vals["lead_id"] for vals in vals_list]).invalidate_recordset(
-            ["sales_agent_escalation_ids", "sales_agent_escalation_count"])
+            ["sales_agent_escalation_ids", "sales_agent_escalation_count"]
+        )
         return Escalation.browse(ids)
 
     def _sales_agent_log_notes(self, bodies):
@@ -1136,9 +1404,24 @@ class CrmLead(models.Model):
         now = self.env.cr.now()
         rows = [
             # bodies are Markup built with escaped values, as _message_log_batch expects
-            (self._name, lead_id, str(escape(body)), "notification",
-             subtype_id, True, False, author_id or None, email_from or None, reply_to or None,
-             generate_tracking_message_id("message-notify"), now, uid, uid, now, now)
+            (
+                self._name,
+                lead_id,
+                str(escape(body)),
+                "notification",
+                subtype_id,
+                True,
+                False,
+                author_id or None,
+                email_from or None,
+                reply_to or None,
+                generate_tracking_message_id("message-notify"),
+                now,
+                uid,
+                uid,
+                now,
+                now,
+            )
             for lead_id, body in bodies.items()
         ]
         self.env["mail.message"].flush_model()
@@ -1146,9 +1429,11 @@ class CrmLead(models.Model):
             """INSERT INTO mail_message (model, res_id, body, message_type, subtype_id,
                        is_internal, email_add_signature, author_id, email_from, reply_to,
                        message_id, date, create_uid, write_uid, create_date, write_date)
-                VALUES %s""" % ", ".join(["%s"] * len(rows)),
+                VALUES %s"""
+            % ", ".join(["%s"] * len(rows)),
             rows,
         )
         Message.invalidate_model()
         self.browse(list(bodies)).invalidate_recordset(
-            ["message_ids", "message_needaction", "message_needaction_counter"])
+            ["message_ids", "message_needaction", "message_needaction_counter"]
+        )

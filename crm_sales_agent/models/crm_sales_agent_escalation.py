@@ -15,27 +15,42 @@ class CrmSalesAgentEscalation(models.Model):
 
     name = fields.Char(compute="_compute_name")
     lead_id = fields.Many2one(
-        "crm.lead", string="Lead/Opportunity", required=True, index=True, ondelete="cascade",
-        check_company=True)
+        "crm.lead",
+        string="Lead/Opportunity",
+        required=True,
+        index=True,
+        ondelete="cascade",
+        check_company=True,
+    )
     rule = fields.Selection(ESCALATION_RULES, string="Rule", required=True)
     level = fields.Integer(string="Level", required=True, default=1)
     reason = fields.Text(string="Reason")
-    from_user_id = fields.Many2one("res.users", string="From", ondelete="set null",
-                                   help="Salesperson of the lead when it was escalated.")
-    to_user_id = fields.Many2one("res.users", string="To", required=True, ondelete="restrict",
-                                 index=True)
+    from_user_id = fields.Many2one(
+        "res.users",
+        string="From",
+        ondelete="set null",
+        help="Salesperson of the lead when it was escalated.",
+    )
+    to_user_id = fields.Many2one(
+        "res.users", string="To", required=True, ondelete="restrict", index=True
+    )
     team_id = fields.Many2one("crm.team", string="Sales Team", ondelete="set null", index=True)
     company_id = fields.Many2one("res.company", string="Company", index=True)
     date = fields.Datetime(string="Date", required=True, default=fields.Datetime.now)
     state = fields.Selection(
-        [("open", "Open"), ("resolved", "Resolved")], string="Status", required=True,
-        default="open", index=True)
+        [("open", "Open"), ("resolved", "Resolved")],
+        string="Status",
+        required=True,
+        default="open",
+        index=True,
+    )
     resolved_date = fields.Datetime(string="Resolved On", readonly=True)
     resolution = fields.Char(string="Resolution", readonly=True)
     activity_id = fields.Many2one("mail.activity", string="Activity", ondelete="set null")
     company_currency = fields.Many2one(related="lead_id.company_currency")
-    expected_revenue = fields.Monetary(related="lead_id.expected_revenue",
-                                       currency_field="company_currency")
+    expected_revenue = fields.Monetary(
+        related="lead_id.expected_revenue", currency_field="company_currency"
+    )
     lead_user_id = fields.Many2one(related="lead_id.user_id", string="Salesperson")
     lead_stage_id = fields.Many2one(related="lead_id.stage_id", string="Stage")
 
@@ -43,15 +58,19 @@ class CrmSalesAgentEscalation(models.Model):
         # one open escalation per lead, rule and level (the cron relies on it too)
         self.env.cr.execute(
             """CREATE UNIQUE INDEX IF NOT EXISTS crm_sales_agent_escalation_open_uniq
-                   ON crm_sales_agent_escalation (lead_id, rule, level) WHERE state = 'open'""")
+                   ON crm_sales_agent_escalation (lead_id, rule, level) WHERE state = 'open'"""
+        )
 
     @api.depends("lead_id", "rule", "level")
     def _compute_name(self):
         rules = dict(self._fields["rule"]._description_selection(self.env))
         for escalation in self:
-            escalation.name = _("%(rule)s (level %(level)s): %(lead)s",
-                                rule=rules.get(escalation.rule, ""), level=escalation.level,
-                                lead=escalation.lead_id.display_name or "")
+            escalation.name = _(
+                "%(rule)s (level %(level)s): %(lead)s",
+                rule=rules.get(escalation.rule, ""),
+                level=escalation.level,
+                lead=escalation.lead_id.display_name or "",
+            )
 
     # ------------------------------------------------------------
     # ACTIONS
@@ -80,6 +99,7 @@ class CrmSalesAgentEscalation(models.Model):
         if not escalations:
             return
         activities = escalations.sudo().activity_id
-        escalations.write({"state": "resolved", "resolved_date": fields.Datetime.now(),
-                           "resolution": resolution})
+        escalations.write(
+            {"state": "resolved", "resolved_date": fields.Datetime.now(), "resolution": resolution}
+        )
         activities.unlink()

@@ -17,19 +17,25 @@ class CrmSalesAgentLeadState(models.Model):
     _rec_name = "lead_id"
 
     lead_id = fields.Many2one(
-        "crm.lead", string="Lead/Opportunity", required=True, ondelete="cascade", readonly=True)
+        "crm.lead", string="Lead/Opportunity", required=True, ondelete="cascade", readonly=True
+    )
     risk_level = fields.Selection(RISK_LEVELS, string="Risk", readonly=True)
     risk_reasons = fields.Text(string="Risk Reasons", readonly=True)
     risk_date = fields.Datetime(string="Risk Assessed On", readonly=True)
     tone = fields.Selection(TONES, string="Tone of Last Inbound Message", readonly=True)
     tone_message_id = fields.Many2one(
-        "mail.message", string="Message Whose Tone Was Analysed", readonly=True,
-        ondelete="set null", index="btree_not_null")
+        "mail.message",
+        string="Message Whose Tone Was Analysed",
+        readonly=True,
+        ondelete="set null",
+        index="btree_not_null",
+    )
     next_action = fields.Char(string="Suggested Next Action", readonly=True)
     next_action_reason = fields.Char(string="Why", readonly=True)
     next_action_date = fields.Date(string="By", readonly=True)
     next_action_type_id = fields.Many2one(
-        "mail.activity.type", string="Next Action Type", readonly=True, ondelete="set null")
+        "mail.activity.type", string="Next Action Type", readonly=True, ondelete="set null"
+    )
 
     _sql_constraints = [
         ("lead_uniq", "UNIQUE(lead_id)", "A lead has one sales agent assessment."),

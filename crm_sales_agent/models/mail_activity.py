@@ -13,5 +13,9 @@ class MailActivity(models.Model):
     _inherit = "mail.activity"
 
     sales_agent_rule = fields.Selection(
-        AGENT_RULES, string="Sales Agent Rule", readonly=True, copy=False,
-        help="Set when the CRM sales agent planned this activity.")
+        AGENT_RULES,
+        string="Sales Agent Rule",
+        readonly=True,
+        copy=False,
+        help="Set when the CRM sales agent planned this activity.",
+    )

@@ -28,8 +28,10 @@ class LocalLLMServer:
                 server.requests.append({"path": self.path, "payload": payload})
                 status, content = server.responder(payload)
                 if status == 200:
-                    body = {"choices": [{"message": {"role": "assistant", "content": content}}],
-                            "usage": {"prompt_tokens": 10, "completion_tokens": 5}}
+                    body = {
+                        "choices": [{"message": {"role": "assistant", "content": content}}],
+                        "usage": {"prompt_tokens": 10, "completion_tokens": 5},
+                    }
                 else:
                     body = {"error": {"message": content}}
                 raw = json.dumps(body).encode()
@@ -44,8 +46,9 @@ class LocalLLMServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever,
-                                       kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def start(self):
         self.thread.start()
@@ -67,16 +70,22 @@ class SalesAgentCommon(TestCrmCommon):
         cls.addClassCleanup(cls.registry.leave_test_mode)
         cls.env.company.resource_calendar_id.tz = "UTC"
         cls.user_head_of_sales = mail_new_test_user(
-            cls.env, login="user_head_of_sales", name="Hannah Head of Sales",
+            cls.env,
+            login="user_head_of_sales",
+            name="Hannah Head of Sales",
             email="head.of.sales@test.example.com",
-            groups="sales_team.group_sale_manager", notification_type="inbox")
+            groups="sales_team.group_sale_manager",
+            notification_type="inbox",
+        )
         cls.sales_team_1.member_ids = [(4, cls.user_sales_salesman.id)]
         cls._set_config(escalation_level2_manager_id=cls.user_head_of_sales.id)
         cls.followup_type = cls.env.ref("crm_sales_agent.mail_activity_type_sales_agent_followup")
         cls.escalation_type = cls.env.ref(
-            "crm_sales_agent.mail_activity_type_sales_agent_escalation")
-        cls.customer = cls.env["res.partner"].create({
-            "name": "Carla Customer", "email": "carla@customer.example.com", "lang": "en_US"})
+            "crm_sales_agent.mail_activity_type_sales_agent_escalation"
+        )
+        cls.customer = cls.env["res.partner"].create(
+            {"name": "Carla Customer", "email": "carla@customer.example.com", "lang": "en_US"}
+        )
         cls.Lead = cls.env["crm.lead"]
 
     @classmethod
@@ -88,8 +97,11 @@ class SalesAgentCommon(TestCrmCommon):
     def _lead(self, age_days=0, stage_age_days=None, **vals):
         """An open lead created ``age_days`` ago (frozen clock), salesperson user_sales_salesman."""
         values = {
-            "name": "Agent Lead", "type": "lead", "user_id": self.user_sales_salesman.id,
-            "team_id": self.sales_team_1.id, "partner_id": self.customer.id,
+            "name": "Agent Lead",
+            "type": "lead",
+            "user_id": self.user_sales_salesman.id,
+            "team_id": self.sales_team_1.id,
+            "partner_id": self.customer.id,
         }
         values.update(vals)
         lead = self.Lead.create(values)
@@ -102,12 +114,16 @@ class SalesAgentCommon(TestCrmCommon):
         self.env.flush_all()
         self.env.cr.execute(
             "UPDATE crm_lead SET create_date = %s, date_last_stage_update = %s WHERE id = ANY(%s)",
-            [now - timedelta(days=age_days), now - timedelta(days=stage_age_days), leads.ids])
+            [now - timedelta(days=age_days), now - timedelta(days=stage_age_days), leads.ids],
+        )
         leads.invalidate_recordset(["create_date", "date_last_stage_update"])
 
     def _agent_activities(self, leads, rule=None):
-        domain = [("res_model", "=", "crm.lead"), ("res_id", "in", leads.ids),
-                  ("sales_agent_rule", "!=", False)]
+        domain = [
+            ("res_model", "=", "crm.lead"),
+            ("res_id", "in", leads.ids),
+            ("sales_agent_rule", "!=", False),
+        ]
         if rule:
             domain.append(("sales_agent_rule", "=", rule))
         return self.env["mail.activity"].search(domain)
@@ -115,12 +131,16 @@ class SalesAgentCommon(TestCrmCommon):
     def _post_email(self, lead, author, subject="Our proposal", body="Please find our proposal."):
         """A non-internal email on the lead; outbound when ``author`` is a user."""
         return lead.with_user(author).message_post(
-            body=body, subject=subject, message_type="email",
-            subtype_xmlid="mail.mt_comment")
+            body=body, subject=subject, message_type="email", subtype_xmlid="mail.mt_comment"
+        )
 
     def _post_inbound(self, lead, body):
-        return lead.message_post(body=body, author_id=self.customer.id, message_type="email",
-                                 subtype_xmlid="mail.mt_comment")
+        return lead.message_post(
+            body=body,
+            author_id=self.customer.id,
+            message_type="email",
+            subtype_xmlid="mail.mt_comment",
+        )
 
 
 class SalesAgentLLMCommon(SalesAgentCommon):
@@ -134,10 +154,17 @@ class SalesAgentLLMCommon(SalesAgentCommon):
         cls.addClassCleanup(cls.llm_server.stop)
 
     def _provider(self):
-        return self.env["llm.provider"].create({
-            "name": "Local", "provider_type": "openai_compatible",
-            "base_url": "http://127.0.0.1:%d/v1" % self.llm_server.port, "model_name": "test",
-            "is_default": True, "max_retries": 0, "timeout": 5})
+        return self.env["llm.provider"].create(
+            {
+                "name": "Local",
+                "provider_type": "openai_compatible",
+                "base_url": "http://127.0.0.1:%d/v1" % self.llm_server.port,
+                "model_name": "test",
+                "is_default": True,
+                "max_retries": 0,
+                "timeout": 5,
+            }
+        )
 
     @contextmanager
     def llm_answers(self, responder):

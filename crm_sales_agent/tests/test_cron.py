@@ -11,7 +11,6 @@ NOW = "2024-06-12 10:00:00"  # a Wednesday
 
 @tagged("crm_sales_agent")
 class TestFollowupCron(SalesAgentCommon):
-
     @freeze_time(NOW)
     def test_followup_lead_without_contact(self):
         """A lead untouched for 3 days (leads' default) gets one follow-up for its salesperson,
@@ -34,8 +33,10 @@ class TestFollowupCron(SalesAgentCommon):
         opp_8 = self._lead(age_days=8, type="opportunity", name="Opp 8 days")
         self.Lead._cron_create_followups()
         self.assertFalse(self._agent_activities(opp_5))
-        self.assertEqual(self._agent_activities(opp_8).summary,
-                         "No contact for 8 days since the opportunity was created")
+        self.assertEqual(
+            self._agent_activities(opp_8).summary,
+            "No contact for 8 days since the opportunity was created",
+        )
         self._set_config(followup_opportunity_days=4)
         self.Lead._cron_create_followups()
         self.assertEqual(len(self._agent_activities(opp_5, "followup")), 1)
@@ -47,8 +48,10 @@ class TestFollowupCron(SalesAgentCommon):
             self._post_email(lead, self.user_sales_salesman, subject="Our proposal")
         with freeze_time(NOW):
             self.Lead._cron_create_followups()
-        self.assertEqual(self._agent_activities(lead, "followup").summary,
-                         "No contact for 9 days since “Our proposal” was sent")
+        self.assertEqual(
+            self._agent_activities(lead, "followup").summary,
+            "No contact for 9 days since “Our proposal” was sent",
+        )
 
     def test_followup_summary_unanswered_customer(self):
         with freeze_time("2024-06-01 09:00:00"):
@@ -56,8 +59,10 @@ class TestFollowupCron(SalesAgentCommon):
             self._post_inbound(lead, "Can you send me the price list?")
         with freeze_time(NOW):
             self.Lead._cron_create_followups()
-        self.assertEqual(self._agent_activities(lead, "followup").summary,
-                         "No answer for 11 days to the customer's last message")
+        self.assertEqual(
+            self._agent_activities(lead, "followup").summary,
+            "No answer for 11 days to the customer's last message",
+        )
 
     @freeze_time(NOW)
     def test_followup_recent_contact_or_planned_activity(self):
@@ -65,8 +70,9 @@ class TestFollowupCron(SalesAgentCommon):
         contacted = self._lead(age_days=10, name="Contacted")
         self._post_email(contacted, self.user_sales_salesman)
         planned = self._lead(age_days=10, name="Planned")
-        planned.activity_schedule("mail.mail_activity_data_call",
-                                  user_id=self.user_sales_salesman.id)
+        planned.activity_schedule(
+            "mail.mail_activity_data_call", user_id=self.user_sales_salesman.id
+        )
         self.Lead._cron_create_followups()
         self.assertFalse(self._agent_activities(contacted + planned))
 
@@ -87,16 +93,24 @@ class TestFollowupCron(SalesAgentCommon):
         self.assertIn(activity, lead.activity_ids)
         follower = lead.message_follower_ids.filtered(lambda f: f.partner_id == leader)
         self.assertEqual(len(follower), 1)
-        self.assertEqual(follower.subtype_ids,
-                         self.env["mail.message.subtype"].default_subtypes("crm.lead")[0])
-        self.assertEqual(self.env["bus.bus"].search_count(
-            [("message", "like", "mail.activity/updated"),
-             ("channel", "like", '"res.partner",%s]' % leader.id)]), 1)
+        self.assertEqual(
+            follower.subtype_ids, self.env["mail.message.subtype"].default_subtypes("crm.lead")[0]
+        )
+        self.assertEqual(
+            self.env["bus.bus"].search_count(
+                [
+                    ("message", "like", "mail.activity/updated"),
+                    ("channel", "like", '"res.partner",%s]' % leader.id),
+                ]
+            ),
+            1,
+        )
         # a second run subscribes nobody twice and creates nothing
         self.Lead._cron_create_followups()
         self.assertEqual(len(self._agent_activities(lead)), 1)
         self.assertEqual(
-            len(lead.message_follower_ids.filtered(lambda f: f.partner_id == leader)), 1)
+            len(lead.message_follower_ids.filtered(lambda f: f.partner_id == leader)), 1
+        )
 
     def test_followup_deadline_on_working_day(self):
         """On a Saturday the deadline is Monday; with Monday a public holiday, Tuesday."""
@@ -104,11 +118,15 @@ class TestFollowupCron(SalesAgentCommon):
             lead = self._lead(age_days=5)
             self.Lead._cron_create_followups()
             self.assertEqual(self._agent_activities(lead).date_deadline, date(2024, 6, 17))
-        self.env["resource.calendar.leaves"].create({
-            "name": "Public holiday", "calendar_id": False,
-            "company_id": self.env.company.id,
-            "date_from": datetime(2024, 6, 24, 0, 0), "date_to": datetime(2024, 6, 24, 23, 59),
-        })
+        self.env["resource.calendar.leaves"].create(
+            {
+                "name": "Public holiday",
+                "calendar_id": False,
+                "company_id": self.env.company.id,
+                "date_from": datetime(2024, 6, 24, 0, 0),
+                "date_to": datetime(2024, 6, 24, 23, 59),
+            }
+        )
         with freeze_time("2024-06-22 10:00:00"):  # Saturday before the holiday
             lead_2 = self._lead(age_days=5, name="Second")
             self.Lead._cron_create_followups()
@@ -134,8 +152,11 @@ class TestFollowupCron(SalesAgentCommon):
         archived.action_archive()
         self.Lead._cron_create_followups()
         self.assertFalse(self._agent_activities(won + lost + archived))
-        self.assertFalse(self.Lead.with_context(active_test=False).browse(
-            (won + lost + archived).ids).activity_ids)
+        self.assertFalse(
+            self.Lead.with_context(active_test=False)
+            .browse((won + lost + archived).ids)
+            .activity_ids
+        )
 
     def test_followup_cancelled_or_done_not_recreated_until_rule_fires_again(self):
         with freeze_time(NOW):
@@ -152,8 +173,10 @@ class TestFollowupCron(SalesAgentCommon):
         with freeze_time("2024-06-15 11:00:00"):  # 3 days after the follow-up / the call
             self.Lead._cron_create_followups()
             self.assertEqual(len(self._agent_activities(cancelled, "followup")), 1)
-            self.assertEqual(self._agent_activities(done, "followup").summary,
-                             "No contact for 3 days since the last Follow-up")
+            self.assertEqual(
+                self._agent_activities(done, "followup").summary,
+                "No contact for 3 days since the last Follow-up",
+            )
 
     @freeze_time(NOW)
     def test_new_lead_call_within_24_hours(self):
@@ -184,20 +207,41 @@ class TestFollowupCron(SalesAgentCommon):
     @freeze_time(NOW)
     def test_stage_entry_activities_and_plan(self):
         """Entering a stage plans its configured activities and its activity plan, once."""
-        self.env["crm.sales.agent.stage.activity"].create({
-            "stage_id": self.stage_team1_2.id,
-            "activity_type_id": self.env.ref("mail.mail_activity_data_call").id,
-            "summary": "Review the proposal with the customer", "days": 3,
-        })
-        plan = self.env["mail.activity.plan"].create({
-            "name": "Proposition plan", "res_model": "crm.lead",
-            "template_ids": [(0, 0, {
-                "activity_type_id": self.env.ref("mail.mail_activity_data_todo").id,
-                "summary": "Prepare the contract", "responsible_type": "on_demand"}),
-                (0, 0, {"activity_type_id": self.env.ref("mail.mail_activity_data_todo").id,
-                        "summary": "Check the credit", "responsible_type": "other",
-                        "responsible_id": self.user_sales_manager.id})],
-        })
+        self.env["crm.sales.agent.stage.activity"].create(
+            {
+                "stage_id": self.stage_team1_2.id,
+                "activity_type_id": self.env.ref("mail.mail_activity_data_call").id,
+                "summary": "Review the proposal with the customer",
+                "days": 3,
+            }
+        )
+        plan = self.env["mail.activity.plan"].create(
+            {
+                "name": "Proposition plan",
+                "res_model": "crm.lead",
+                "template_ids": [
+                    (
+                        0,
+                        0,
+                        {
+                            "activity_type_id": self.env.ref("mail.mail_activity_data_todo").id,
+                            "summary": "Prepare the contract",
+                            "responsible_type": "on_demand",
+                        },
+                    ),
+                    (
+                        0,
+                        0,
+                        {
+                            "activity_type_id": self.env.ref("mail.mail_activity_data_todo").id,
+                            "summary": "Check the credit",
+                            "responsible_type": "other",
+                            "responsible_id": self.user_sales_manager.id,
+                        },
+                    ),
+                ],
+            }
+        )
         self.stage_team1_2.sales_agent_plan_id = plan
         lead = self._lead(age_days=10, type="opportunity", stage_id=self.stage_team1_1.id)
         self.Lead._cron_create_followups()  # first stage handled: nothing configured for it
@@ -205,10 +249,13 @@ class TestFollowupCron(SalesAgentCommon):
         lead.stage_id = self.stage_team1_2
         self.Lead._cron_create_followups()
         activities = self._agent_activities(lead, "stage").sorted("summary")
-        self.assertEqual(activities.mapped("summary"), [
-            "Check the credit", "Prepare the contract", "Review the proposal with the customer"])
-        self.assertEqual(activities.mapped("user_id"),
-                         self.user_sales_manager + self.user_sales_salesman)
+        self.assertEqual(
+            activities.mapped("summary"),
+            ["Check the credit", "Prepare the contract", "Review the proposal with the customer"],
+        )
+        self.assertEqual(
+            activities.mapped("user_id"), self.user_sales_manager + self.user_sales_salesman
+        )
         review = activities.filtered(lambda a: a.summary.startswith("Review"))
         self.assertEqual(review.date_deadline, date(2024, 6, 17))  # Wed + 3 days -> Sat -> Mon
         self.Lead._cron_create_followups()
@@ -216,8 +263,9 @@ class TestFollowupCron(SalesAgentCommon):
 
     @freeze_time(NOW)
     def test_switches_off(self):
-        self._set_config(followup_enabled=False, new_lead_call_enabled=False,
-                         stage_activities_enabled=False)
+        self._set_config(
+            followup_enabled=False, new_lead_call_enabled=False, stage_activities_enabled=False
+        )
         leads = self._lead(age_days=0, name="New") + self._lead(age_days=10, name="Idle")
         self.Lead._cron_create_followups()
         self.assertFalse(self._agent_activities(leads))
@@ -239,8 +287,10 @@ class TestFollowupCron(SalesAgentCommon):
         self.assertFalse(self.env["res.config.settings"].create({}).sales_agent_followup_enabled)
 
     def test_cron_records(self):
-        for xmlid in ("crm_sales_agent.ir_cron_sales_agent_followup",
-                      "crm_sales_agent.ir_cron_sales_agent_escalate"):
+        for xmlid in (
+            "crm_sales_agent.ir_cron_sales_agent_followup",
+            "crm_sales_agent.ir_cron_sales_agent_escalate",
+        ):
             cron = self.env.ref(xmlid)
             self.assertEqual(cron.numbercall, -1)
             self.assertTrue(cron.active)

@@ -13,7 +13,6 @@ NOW = "2024-06-12 10:00:00"  # a Wednesday
 
 @tagged("crm_sales_agent")
 class TestRisk(SalesAgentCommon):
-
     @freeze_time(NOW)
     def test_risk_no_contact(self):
         fresh = self._lead(age_days=1, name="Fresh")
@@ -26,15 +25,23 @@ class TestRisk(SalesAgentCommon):
         self.assertEqual(very_idle.sales_agent_risk_level, "medium")
         self.assertEqual(very_idle.sales_agent_next_action, "Make a first contact")
         self.assertEqual(very_idle.sales_agent_next_action_date, date(2024, 6, 12))
-        self.assertEqual(very_idle.sales_agent_next_action_type_id,
-                         self.env.ref("mail.mail_activity_data_call"))
+        self.assertEqual(
+            very_idle.sales_agent_next_action_type_id, self.env.ref("mail.mail_activity_data_call")
+        )
         # the "At risk" filter searches the assessment kept in its own table
         leads = fresh | idle | very_idle
-        self.assertEqual(self.Lead.search([("id", "in", leads.ids),
-                                           ("sales_agent_risk_level", "in", ("medium", "high"))]),
-                         very_idle)
-        self.assertEqual(self.Lead.with_user(self.user_sales_salesman).search(
-            [("id", "in", leads.ids), ("sales_agent_risk_level", "=", "low")]), idle)
+        self.assertEqual(
+            self.Lead.search(
+                [("id", "in", leads.ids), ("sales_agent_risk_level", "in", ("medium", "high"))]
+            ),
+            very_idle,
+        )
+        self.assertEqual(
+            self.Lead.with_user(self.user_sales_salesman).search(
+                [("id", "in", leads.ids), ("sales_agent_risk_level", "=", "low")]
+            ),
+            idle,
+        )
         # a second run updates the one assessment row of each lead
         states = leads.sales_agent_state_ids
         self.assertEqual(len(states), 3)
@@ -44,8 +51,9 @@ class TestRisk(SalesAgentCommon):
 
     @freeze_time(NOW)
     def test_risk_closing_date_passed(self):
-        lead = self._lead(age_days=1, type="opportunity",
-                          date_deadline=fields.Date.today() - timedelta(days=5))
+        lead = self._lead(
+            age_days=1, type="opportunity", date_deadline=fields.Date.today() - timedelta(days=5)
+        )
         self.Lead._cron_escalate()
         self.assertEqual(lead.sales_agent_risk_level, "medium")
         self.assertEqual(lead.sales_agent_risk_reasons, "Expected closing date passed 5 days ago")
@@ -54,14 +62,19 @@ class TestRisk(SalesAgentCommon):
     @freeze_time(NOW)
     def test_risk_overdue_activity(self):
         lead = self._lead(age_days=1)
-        lead.activity_schedule("mail.mail_activity_data_call", user_id=self.user_sales_salesman.id,
-                               date_deadline=fields.Date.today() - timedelta(days=2))
+        lead.activity_schedule(
+            "mail.mail_activity_data_call",
+            user_id=self.user_sales_salesman.id,
+            date_deadline=fields.Date.today() - timedelta(days=2),
+        )
         self.Lead._cron_escalate()
         self.assertEqual(lead.sales_agent_risk_level, "low")
-        self.assertEqual(lead.sales_agent_risk_reasons,
-                         "1 overdue activities, the oldest by 2 days")
-        self.assertEqual(lead.sales_agent_next_action,
-                         "Complete or reschedule the overdue activities")
+        self.assertEqual(
+            lead.sales_agent_risk_reasons, "1 overdue activities, the oldest by 2 days"
+        )
+        self.assertEqual(
+            lead.sales_agent_next_action, "Complete or reschedule the overdue activities"
+        )
 
     def test_risk_stuck_in_stage(self):
         """The usual time in a stage comes from the stage history of all leads (2 days here):
@@ -69,18 +82,28 @@ class TestRisk(SalesAgentCommon):
         with freeze_time("2024-05-01 10:00:00"):
             history = self.Lead.browse()
             for index in range(3):
-                history |= self._lead(age_days=0, type="opportunity", name="History %s" % index,
-                                      stage_id=self.stage_team1_1.id)
+                history |= self._lead(
+                    age_days=0,
+                    type="opportunity",
+                    name="History %s" % index,
+                    stage_id=self.stage_team1_1.id,
+                )
             self.flush_tracking()
         with freeze_time("2024-05-03 10:00:00"):
             history.write({"stage_id": self.stage_team1_2.id})
             self.flush_tracking()
         with freeze_time(NOW):
             self.assertAlmostEqual(
-                self.Lead._sales_agent_stage_usual_days()[self.stage_team1_1.id], 2.0)
+                self.Lead._sales_agent_stage_usual_days()[self.stage_team1_1.id], 2.0
+            )
             stuck = self._lead(age_days=10, type="opportunity", stage_id=self.stage_team1_1.id)
-            moving = self._lead(age_days=10, stage_age_days=2, type="opportunity",
-                                stage_id=self.stage_team1_1.id, name="Moving")
+            moving = self._lead(
+                age_days=10,
+                stage_age_days=2,
+                type="opportunity",
+                stage_id=self.stage_team1_1.id,
+                name="Moving",
+            )
             self._post_email(stuck, self.user_sales_salesman)
             self._post_email(moving, self.user_sales_salesman)
             self.Lead._cron_escalate()
@@ -95,8 +118,9 @@ class TestRisk(SalesAgentCommon):
         lead.sudo().write({"ai_probability_score": 85})
         self.Lead._cron_escalate()
         self.assertEqual(lead.sales_agent_risk_level, "medium")
-        self.assertEqual(lead.sales_agent_risk_reasons,
-                         "High AI score (85) not contacted for 48 hours")
+        self.assertEqual(
+            lead.sales_agent_risk_reasons, "High AI score (85) not contacted for 48 hours"
+        )
         self.assertEqual(lead.sales_agent_next_action, "Call now: this is a high-potential lead")
 
     @freeze_time(NOW)
@@ -110,10 +134,12 @@ class TestRisk(SalesAgentCommon):
         self.Lead._cron_escalate()
         self.assertEqual(waiting.sales_agent_next_action, "Reply to the customer's last message")
         self.assertEqual(waiting.sales_agent_next_action_reason, "No contact for 4 days")
-        self.assertEqual(waiting.sales_agent_next_action_type_id,
-                         self.env.ref("mail.mail_activity_data_email"))
-        self.assertEqual(analysed.sales_agent_next_action,
-                         "Send the case study of a similar customer")
+        self.assertEqual(
+            waiting.sales_agent_next_action_type_id, self.env.ref("mail.mail_activity_data_email")
+        )
+        self.assertEqual(
+            analysed.sales_agent_next_action, "Send the case study of a similar customer"
+        )
         self.assertEqual(analysed.sales_agent_next_action_reason, "Suggested by the AI analysis")
         self.assertEqual(analysed.sales_agent_next_action_date, date(2024, 6, 14))
 
@@ -139,24 +165,26 @@ class TestRisk(SalesAgentCommon):
 
 @tagged("crm_sales_agent")
 class TestTone(SalesAgentLLMCommon):
-
     def test_tone_negative_with_llm(self):
         self._provider()
         lead = self._lead(age_days=1)
         self._post_inbound(lead, "This is unacceptable. We are cancelling the project.")
         with self.llm_answers(lambda payload: (200, "negative")) as requests:
             self.Lead._cron_escalate()
-            ours = [r for r in requests
-                    if "unacceptable" in r["payload"]["messages"][-1]["content"]]
+            ours = [
+                r for r in requests if "unacceptable" in r["payload"]["messages"][-1]["content"]
+            ]
             self.assertEqual(len(ours), 1)
             self.assertIn("tone", ours[0]["payload"]["messages"][0]["content"])
             sent = len(requests)
             self.assertEqual(lead.sales_agent_tone, "negative")
-            self.assertIn("Negative tone in the customer's latest message",
-                          lead.sales_agent_risk_reasons)
+            self.assertIn(
+                "Negative tone in the customer's latest message", lead.sales_agent_risk_reasons
+            )
             self.assertEqual(lead.sales_agent_risk_level, "medium")
-            self.assertEqual(lead.sales_agent_next_action,
-                             "Call the customer to address their concerns")
+            self.assertEqual(
+                lead.sales_agent_next_action, "Call the customer to address their concerns"
+            )
             # the same message is not analysed twice
             self.Lead._cron_escalate()
             self.assertEqual(len(requests), sent)
@@ -180,15 +208,17 @@ class TestTone(SalesAgentLLMCommon):
 
 @tagged("crm_sales_agent")
 class TestEscalation(SalesAgentCommon):
-
     def _escalations(self, lead, **domain):
         search = [("lead_id", "=", lead.id)] + [(k, "=", v) for k, v in domain.items()]
         return self.env["crm.sales.agent.escalation"].search(search, order="level")
 
     def _overdue_lead(self, days_late=4):
         lead = self._lead(age_days=1, type="opportunity")
-        lead.activity_schedule("mail.mail_activity_data_call", user_id=self.user_sales_salesman.id,
-                               date_deadline=fields.Date.today() - timedelta(days=days_late))
+        lead.activity_schedule(
+            "mail.mail_activity_data_call",
+            user_id=self.user_sales_salesman.id,
+            date_deadline=fields.Date.today() - timedelta(days=days_late),
+        )
         return lead
 
     def test_overdue_followup_both_levels(self):
@@ -197,12 +227,20 @@ class TestEscalation(SalesAgentCommon):
             not_late = self._overdue_lead(days_late=3)
             self.Lead._cron_escalate()
             escalation = self._escalations(lead)
-            self.assertRecordValues(escalation, [{
-                "rule": "overdue_followup", "level": 1, "state": "open",
-                "from_user_id": self.user_sales_salesman.id,
-                "to_user_id": self.user_sales_manager.id, "team_id": self.sales_team_1.id,
-                "reason": "A follow-up is overdue by 4 days",
-            }])
+            self.assertRecordValues(
+                escalation,
+                [
+                    {
+                        "rule": "overdue_followup",
+                        "level": 1,
+                        "state": "open",
+                        "from_user_id": self.user_sales_salesman.id,
+                        "to_user_id": self.user_sales_manager.id,
+                        "team_id": self.sales_team_1.id,
+                        "reason": "A follow-up is overdue by 4 days",
+                    }
+                ],
+            )
             self.assertFalse(self._escalations(not_late))
             activity = escalation.activity_id
             self.assertEqual(activity.user_id, self.user_sales_manager)
@@ -216,10 +254,20 @@ class TestEscalation(SalesAgentCommon):
             self.assertEqual(
                 str(note.body),
                 "<p>Escalated to %s (level 1): Overdue follow-up. A follow-up is overdue by 4 days"
-                "</p>" % self.user_sales_manager.name)
+                "</p>" % self.user_sales_manager.name,
+            )
             reference = lead._message_log_batch({lead.id: Markup("<p>x</p>")})
-            for fname in ("model", "res_id", "message_type", "subtype_id", "is_internal",
-                          "author_id", "email_from", "reply_to", "record_name"):
+            for fname in (
+                "model",
+                "res_id",
+                "message_type",
+                "subtype_id",
+                "is_internal",
+                "author_id",
+                "email_from",
+                "reply_to",
+                "record_name",
+            ):
                 self.assertEqual(note[fname], reference[fname], fname)
             self.assertEqual(note.subtype_id, self.env.ref("mail.mt_note"))
             self.assertTrue(note.message_id)
@@ -264,8 +312,9 @@ class TestEscalation(SalesAgentCommon):
             rescheduled = self._overdue_lead()
             won = self._overdue_lead()
             self.Lead._cron_escalate()
-            rescheduled.activity_ids.filtered(lambda a: not a.sales_agent_rule).date_deadline = \
+            rescheduled.activity_ids.filtered(lambda a: not a.sales_agent_rule).date_deadline = (
                 fields.Date.today() + timedelta(days=1)
+            )
             won.action_set_won()
             self.Lead._cron_escalate()
         self.assertEqual(self._escalations(rescheduled).resolution, "The condition no longer holds")
@@ -274,10 +323,18 @@ class TestEscalation(SalesAgentCommon):
 
     @freeze_time(NOW)
     def test_high_value_at_risk(self):
-        big = self._lead(age_days=1, type="opportunity", expected_revenue=60000,
-                         date_deadline=fields.Date.today() - timedelta(days=3))
-        small = self._lead(age_days=1, type="opportunity", expected_revenue=10000,
-                           date_deadline=fields.Date.today() - timedelta(days=3))
+        big = self._lead(
+            age_days=1,
+            type="opportunity",
+            expected_revenue=60000,
+            date_deadline=fields.Date.today() - timedelta(days=3),
+        )
+        small = self._lead(
+            age_days=1,
+            type="opportunity",
+            expected_revenue=10000,
+            date_deadline=fields.Date.today() - timedelta(days=3),
+        )
         safe = self._lead(age_days=1, type="opportunity", expected_revenue=90000)
         self.Lead._cron_escalate()
         escalation = self._escalations(big)
@@ -306,15 +363,18 @@ class TestEscalation(SalesAgentCommon):
         manager (who does not follow the lead yet)."""
         with freeze_time(NOW):
             lead = self._lead(age_days=2, type="opportunity", expected_revenue=80000)
-            lead.activity_schedule("mail.mail_activity_data_call",
-                                   user_id=self.user_sales_salesman.id,
-                                   date_deadline=fields.Date.today() - timedelta(days=6))
+            lead.activity_schedule(
+                "mail.mail_activity_data_call",
+                user_id=self.user_sales_salesman.id,
+                date_deadline=fields.Date.today() - timedelta(days=6),
+            )
             lead.sudo().write({"ai_probability_score": 90})
             self.assertNotIn(self.user_sales_manager.partner_id, lead.message_partner_ids)
             self.Lead._cron_escalate()
             escalations = self._escalations(lead)
-            self.assertEqual(sorted(escalations.mapped("rule")),
-                             ["high_score", "high_value", "overdue_followup"])
+            self.assertEqual(
+                sorted(escalations.mapped("rule")), ["high_score", "high_value", "overdue_followup"]
+            )
             self.assertEqual(escalations.to_user_id, self.user_sales_manager)
             self.assertEqual(len(escalations.activity_id), 3)
             self.assertEqual(lead.sales_agent_risk_level, "high")
@@ -339,8 +399,11 @@ class TestEscalation(SalesAgentCommon):
     def test_team_leader_own_lead_goes_up(self):
         """The team leader's own lead escalates directly to the next manager up."""
         lead = self._lead(age_days=1, user_id=self.user_sales_manager.id)
-        lead.activity_schedule("mail.mail_activity_data_call", user_id=self.user_sales_manager.id,
-                               date_deadline=fields.Date.today() - timedelta(days=5))
+        lead.activity_schedule(
+            "mail.mail_activity_data_call",
+            user_id=self.user_sales_manager.id,
+            date_deadline=fields.Date.today() - timedelta(days=5),
+        )
         self.Lead._cron_escalate()
         self.assertEqual(self._escalations(lead).to_user_id, self.user_head_of_sales)
 

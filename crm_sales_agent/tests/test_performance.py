@@ -22,21 +22,34 @@ class TestCronQueries(SalesAgentCommon):
         return self.cr.sql_log_count - before
 
     def _idle_leads(self, count, suffix):
-        leads = self.Lead.create([{
-            "name": "Idle %s %s" % (suffix, index), "type": "lead",
-            "user_id": self.user_sales_salesman.id, "team_id": self.sales_team_1.id,
-        } for index in range(count)])
+        leads = self.Lead.create(
+            [
+                {
+                    "name": "Idle %s %s" % (suffix, index),
+                    "type": "lead",
+                    "user_id": self.user_sales_salesman.id,
+                    "team_id": self.sales_team_1.id,
+                }
+                for index in range(count)
+            ]
+        )
         self._age(leads, 10)
         return leads
 
     def _overdue_leads(self, count, suffix):
         leads = self._idle_leads(count, suffix)
-        self.env["mail.activity"].create([{
-            "res_model_id": self.env["ir.model"]._get_id("crm.lead"), "res_id": lead.id,
-            "activity_type_id": self.env.ref("mail.mail_activity_data_call").id,
-            "user_id": self.user_sales_salesman.id,
-            "date_deadline": fields.Date.today() - timedelta(days=5),
-        } for lead in leads])
+        self.env["mail.activity"].create(
+            [
+                {
+                    "res_model_id": self.env["ir.model"]._get_id("crm.lead"),
+                    "res_id": lead.id,
+                    "activity_type_id": self.env.ref("mail.mail_activity_data_call").id,
+                    "user_id": self.user_sales_salesman.id,
+                    "date_deadline": fields.Date.today() - timedelta(days=5),
+                }
+                for lead in leads
+            ]
+        )
         return leads
 
     @freeze_time(NOW)

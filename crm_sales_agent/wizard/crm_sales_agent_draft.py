@@ -39,21 +39,21 @@ SYSTEM_PROMPT = (
 )
 TASKS = {
     "email": "Write an email to the contact that moves the deal forward. First line: "
-             "'Subject: <subject>', then an empty line, then the body as plain text, signed with "
-             "the salesperson's name.",
+    "'Subject: <subject>', then an empty line, then the body as plain text, signed with "
+    "the salesperson's name.",
     "sms": "Write one SMS / WhatsApp message of at most 300 characters, plain text, no subject.",
     "call_script": "Write a short phone call script: opening, 3 to 5 discovery questions, how to "
-                   "handle the likely objections, and the closing ask. Plain text with short "
-                   "lines.",
+    "handle the likely objections, and the closing ask. Plain text with short "
+    "lines.",
     "meeting_brief": "Write a meeting preparation brief for the salesperson: who the customer is, "
-                     "where the deal stands, open risks, goals for the meeting and questions to "
-                     "ask. Plain text with short lines.",
+    "where the deal stands, open risks, goals for the meeting and questions to "
+    "ask. Plain text with short lines.",
     "objection_reply": "Write an email that answers the customer's objection (in the "
-                       "instructions, or else in their latest message) with empathy and facts "
-                       "from the data. First line: 'Subject: <subject>', then an empty line, then "
-                       "the body as plain text.",
+    "instructions, or else in their latest message) with empathy and facts "
+    "from the data. First line: 'Subject: <subject>', then an empty line, then "
+    "the body as plain text.",
     "no_answer": "Write a short, polite follow-up email to a contact who has not answered. First "
-                 "line: 'Subject: <subject>', then an empty line, then the body as plain text.",
+    "line: 'Subject: <subject>', then an empty line, then the body as plain text.",
 }
 
 
@@ -61,16 +61,24 @@ class CrmSalesAgentDraft(models.TransientModel):
     _name = "crm.sales.agent.draft"
     _description = "Sales Agent: Draft with AI"
 
-    lead_id = fields.Many2one("crm.lead", string="Lead/Opportunity", required=True,
-                              ondelete="cascade")
+    lead_id = fields.Many2one(
+        "crm.lead", string="Lead/Opportunity", required=True, ondelete="cascade"
+    )
     kind = fields.Selection(KINDS, string="Kind of Draft", required=True, default="email")
     tone = fields.Selection(TONES, string="Tone", required=True, default="friendly")
     lang = fields.Selection(
-        selection=lambda self: self.env["res.lang"].get_installed(), string="Language",
-        compute="_compute_lang", store=True, readonly=False, required=True, precompute=True)
+        selection=lambda self: self.env["res.lang"].get_installed(),
+        string="Language",
+        compute="_compute_lang",
+        store=True,
+        readonly=False,
+        required=True,
+        precompute=True,
+    )
     instructions = fields.Text(
         string="Extra Instructions",
-        help="e.g. mention the 10% discount valid until Friday; the objection to answer.")
+        help="e.g. mention the 10% discount valid until Friday; the objection to answer.",
+    )
     subject = fields.Char(string="Subject")
     body = fields.Text(string="Draft")
     generated = fields.Boolean(readonly=True)
@@ -87,8 +95,9 @@ class CrmSalesAgentDraft(models.TransientModel):
         for draft in self:
             lead = draft.lead_id
             candidates = (lead.lang_id.code, lead.partner_id.lang, self.env.user.lang, "en_US")
-            draft.lang = next((code for code in candidates if code in installed),
-                              next(iter(installed), False))
+            draft.lang = next(
+                (code for code in candidates if code in installed), next(iter(installed), False)
+            )
 
     @api.depends("body")
     def _compute_char_count(self):
@@ -120,19 +129,35 @@ class CrmSalesAgentDraft(models.TransientModel):
         context = self._draft_context()
         lead = self.lead_id
         result = self.env["llm.service"].call_llm_with_failover(
-            *self._draft_messages(context), company=lead.company_id or None)
+            *self._draft_messages(context), company=lead.company_id or None
+        )
         content = (result.get("content") or "").strip() if result["success"] else ""
         if content:
             subject, body = self._split_subject(content)
-            self.write({"subject": subject or self._template_subject(), "body": body,
-                        "generated": True, "is_template": False,
-                        "generation_note": _("Drafted by %(provider)s. Review it before use.",
-                                             provider=result.get("provider") or _("the LLM"))})
+            self.write(
+                {
+                    "subject": subject or self._template_subject(),
+                    "body": body,
+                    "generated": True,
+                    "is_template": False,
+                    "generation_note": _(
+                        "Drafted by %(provider)s. Review it before use.",
+                        provider=result.get("provider") or _("the LLM"),
+                    ),
+                }
+            )
         else:
             subject, body = self.with_context(lang=self.lang)._template_draft(context)
             reason = result.get("error") or _("The LLM returned an empty answer.")
-            self.write({"subject": subject, "body": body, "generated": True, "is_template": True,
-                        "generation_note": _("Template-based draft: %(reason)s", reason=reason)})
+            self.write(
+                {
+                    "subject": subject,
+                    "body": body,
+                    "generated": True,
+                    "is_template": True,
+                    "generation_note": _("Template-based draft: %(reason)s", reason=reason),
+                }
+            )
         return self._reopen()
 
     def action_open_composer(self):
@@ -192,36 +217,59 @@ class CrmSalesAgentDraft(models.TransientModel):
         service = self.env["llm.service"]
         config = service.get_config(lead.company_id or None)
         facts = service._lead_facts(lead)[lead.id]
-        data = prompts.lead_payload(facts, config["max_prompt_chars"],
-                                    config["exclude_personal_data"])
-        data.update({
-            "salesperson": (lead.user_id or self.env.user).name,
-            "our_company": (lead.company_id or self.env.company).name,
-            "ai_score": round(lead.ai_probability_score or 0),
-            "ai_summary": lead.ai_analysis_summary or "",
-            "ai_strengths": lead.ai_strengths or "",
-            "ai_risks": lead.ai_risks or "",
-            "ai_next_action": lead.ai_next_action or "",
-            "risk": lead.sales_agent_risk_level or "",
-            "risk_reasons": lead.sales_agent_risk_reasons or "",
-            "suggested_next_action": lead.sales_agent_next_action or "",
-        })
-        messages = self.env["mail.message"].sudo().search([
-            ("model", "=", "crm.lead"), ("res_id", "=", lead.id),
-            ("message_type", "in", ("email", "comment")),
-        ], order="date desc, id desc", limit=MAX_MESSAGES)
-        data["recent_messages"] = [{
-            "date": fields.Datetime.to_string(message.date),
-            "from": ("us" if message.author_id.user_ids.filtered(lambda u: not u.share)
-                     else "customer"),
-            "internal_note": bool(message.is_internal or message.subtype_id.internal),
-            "text": prompts.cap_text(html2plaintext(message.body or "").strip(), MAX_MESSAGE_CHARS),
-        } for message in messages]
-        data["planned_activities"] = [{
-            "type": activity.activity_type_id.name,
-            "summary": activity.summary or "",
-            "due": fields.Date.to_string(activity.date_deadline),
-        } for activity in lead.activity_ids[:MAX_ACTIVITIES]]
+        data = prompts.lead_payload(
+            facts, config["max_prompt_chars"], config["exclude_personal_data"]
+        )
+        data.update(
+            {
+                "salesperson": (lead.user_id or self.env.user).name,
+                "our_company": (lead.company_id or self.env.company).name,
+                "ai_score": round(lead.ai_probability_score or 0),
+                "ai_summary": lead.ai_analysis_summary or "",
+                "ai_strengths": lead.ai_strengths or "",
+                "ai_risks": lead.ai_risks or "",
+                "ai_next_action": lead.ai_next_action or "",
+                "risk": lead.sales_agent_risk_level or "",
+                "risk_reasons": lead.sales_agent_risk_reasons or "",
+                "suggested_next_action": lead.sales_agent_next_action or "",
+            }
+        )
+        messages = (
+            self.env["mail.message"]
+            .sudo()
+            .search(
+                [
+                    ("model", "=", "crm.lead"),
+                    ("res_id", "=", lead.id),
+                    ("message_type", "in", ("email", "comment")),
+                ],
+                order="date desc, id desc",
+                limit=MAX_MESSAGES,
+            )
+        )
+        data["recent_messages"] = [
+            {
+                "date": fields.Datetime.to_string(message.date),
+                "from": (
+                    "us"
+                    if message.author_id.user_ids.filtered(lambda u: not u.share)
+                    else "customer"
+                ),
+                "internal_note": bool(message.is_internal or message.subtype_id.internal),
+                "text": prompts.cap_text(
+                    html2plaintext(message.body or "").strip(), MAX_MESSAGE_CHARS
+                ),
+            }
+            for message in messages
+        ]
+        data["planned_activities"] = [
+            {
+                "type": activity.activity_type_id.name,
+                "summary": activity.summary or "",
+                "due": fields.Date.to_string(activity.date_deadline),
+            }
+            for activity in lead.activity_ids[:MAX_ACTIVITIES]
+        ]
         data = {key: value for key, value in data.items() if value not in ("", [], None)}
         if self.instructions:
             data["instructions"] = prompts.cap_text(self.instructions, 1000)
@@ -273,56 +321,102 @@ class CrmSalesAgentDraft(models.TransientModel):
         next_step = context.get("suggested_next_action") or context.get("ai_next_action") or ""
         if self.kind == "email":
             subject = _("Next steps for %(topic)s", topic=topic)
-            body = _("%(greeting)s\n\nThank you for your interest in %(topic)s. I would like to "
-                     "make sure we understand your needs and agree on the next steps. Would you "
-                     "have 20 minutes this week for a short call?%(extra)s\n\n%(signature)s",
-                     greeting=greeting, topic=topic, extra=extra, signature=signature)
+            body = _(
+                "%(greeting)s\n\nThank you for your interest in %(topic)s. I would like to "
+                "make sure we understand your needs and agree on the next steps. Would you "
+                "have 20 minutes this week for a short call?%(extra)s\n\n%(signature)s",
+                greeting=greeting,
+                topic=topic,
+                extra=extra,
+                signature=signature,
+            )
         elif self.kind == "objection_reply":
             subject = _("Re: %(topic)s", topic=topic)
-            body = _("%(greeting)s\n\nThank you for sharing your concerns about %(topic)s; they "
-                     "are important to us. Let me address them point by point and show how we "
-                     "can make this work for you. Could we discuss it in a short call?%(extra)s"
-                     "\n\n%(signature)s",
-                     greeting=greeting, topic=topic, extra=extra, signature=signature)
+            body = _(
+                "%(greeting)s\n\nThank you for sharing your concerns about %(topic)s; they "
+                "are important to us. Let me address them point by point and show how we "
+                "can make this work for you. Could we discuss it in a short call?%(extra)s"
+                "\n\n%(signature)s",
+                greeting=greeting,
+                topic=topic,
+                extra=extra,
+                signature=signature,
+            )
         elif self.kind == "no_answer":
             subject = _("Following up: %(topic)s", topic=topic)
-            body = _("%(greeting)s\n\nI am following up on my previous message about %(topic)s. "
-                     "Is this still a priority for you? If now is not the right time, just let "
-                     "me know when to get back to you.%(extra)s\n\n%(signature)s",
-                     greeting=greeting, topic=topic, extra=extra, signature=signature)
+            body = _(
+                "%(greeting)s\n\nI am following up on my previous message about %(topic)s. "
+                "Is this still a priority for you? If now is not the right time, just let "
+                "me know when to get back to you.%(extra)s\n\n%(signature)s",
+                greeting=greeting,
+                topic=topic,
+                extra=extra,
+                signature=signature,
+            )
         elif self.kind == "sms":
             subject = False
-            body = _("%(greeting)s %(salesperson)s from %(company)s here about %(topic)s. "
-                     "When would suit you for a quick call?",
-                     greeting=greeting, salesperson=salesperson, company=company, topic=topic)
+            body = _(
+                "%(greeting)s %(salesperson)s from %(company)s here about %(topic)s. "
+                "When would suit you for a quick call?",
+                greeting=greeting,
+                salesperson=salesperson,
+                company=company,
+                topic=topic,
+            )
         elif self.kind == "call_script":
             subject = False
-            body = "\n".join([
-                _("Call script: %(topic)s", topic=topic),
-                _("Contact: %(contact)s %(phone)s", contact=contact or "-",
-                  phone=context.get("phone") or ""),
-                _("1. Opening: introduce yourself (%(salesperson)s, %(company)s) and the reason "
-                  "for the call.", salesperson=salesperson, company=company),
-                _("2. Discovery: what problem are you solving? Budget? Timeline? Who decides?"),
-                _("3. Objections: listen, acknowledge, answer with facts, confirm."),
-                _("4. Close: agree on the next step and a date."),
-                _("Next step to aim for: %(step)s", step=next_step or "-"),
-            ])
+            body = "\n".join(
+                [
+                    _("Call script: %(topic)s", topic=topic),
+                    _(
+                        "Contact: %(contact)s %(phone)s",
+                        contact=contact or "-",
+                        phone=context.get("phone") or "",
+                    ),
+                    _(
+                        "1. Opening: introduce yourself (%(salesperson)s, %(company)s) and the "
+                        "reason for the call.",
+                        salesperson=salesperson,
+                        company=company,
+                    ),
+                    _("2. Discovery: what problem are you solving? Budget? Timeline? Who decides?"),
+                    _("3. Objections: listen, acknowledge, answer with facts, confirm."),
+                    _("4. Close: agree on the next step and a date."),
+                    _("Next step to aim for: %(step)s", step=next_step or "-"),
+                ]
+            )
         else:  # meeting_brief
             subject = False
-            body = "\n".join([
-                _("Meeting brief: %(topic)s", topic=topic),
-                _("Customer: %(customer)s (%(contact)s)",
-                  customer=context.get("company") or "-", contact=contact or "-"),
-                _("Stage: %(stage)s, expected revenue %(revenue)s %(currency)s, AI score %(score)s",
-                  stage=context.get("stage") or "-", revenue=context.get("expected_revenue") or 0,
-                  currency=context.get("currency") or "", score=context.get("ai_score", 0)),
-                _("AI summary: %(summary)s", summary=context.get("ai_summary") or "-"),
-                _("Risks: %(risks)s", risks=(context.get("risk_reasons") or context.get("ai_risks")
-                                              or "-").replace("\n", "; ")),
-                _("Goal of the meeting: %(step)s", step=next_step or _("agree on the next step")),
-                _("Questions: needs, budget, timeline, decision process."),
-            ])
+            body = "\n".join(
+                [
+                    _("Meeting brief: %(topic)s", topic=topic),
+                    _(
+                        "Customer: %(customer)s (%(contact)s)",
+                        customer=context.get("company") or "-",
+                        contact=contact or "-",
+                    ),
+                    _(
+                        "Stage: %(stage)s, expected revenue %(revenue)s %(currency)s, "
+                        "AI score %(score)s",
+                        stage=context.get("stage") or "-",
+                        revenue=context.get("expected_revenue") or 0,
+                        currency=context.get("currency") or "",
+                        score=context.get("ai_score", 0),
+                    ),
+                    _("AI summary: %(summary)s", summary=context.get("ai_summary") or "-"),
+                    _(
+                        "Risks: %(risks)s",
+                        risks=(
+                            context.get("risk_reasons") or context.get("ai_risks") or "-"
+                        ).replace("\n", "; "),
+                    ),
+                    _(
+                        "Goal of the meeting: %(step)s",
+                        step=next_step or _("agree on the next step"),
+                    ),
+                    _("Questions: needs, budget, timeline, decision process."),
+                ]
+            )
         if self.kind in ("call_script", "meeting_brief") and self.instructions:
             body += "\n" + _("Notes: %(notes)s", notes=self.instructions.strip())
         return subject, body

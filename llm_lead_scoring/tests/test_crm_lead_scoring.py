@@ -228,8 +228,9 @@ class TestLeadEnrichment(LlmLeadScoringCommon):
 
     def test_install_scores_existing_leads_by_rules_quietly(self):
         self._create_provider()
-        lead = self.env["crm.lead"].create({"name": "Old lead", "auto_enrich": False,
-                                            "email_from": "old@example.com"})
+        lead = self.env["crm.lead"].create(
+            {"name": "Old lead", "auto_enrich": False, "email_from": "old@example.com"}
+        )
         messages = len(lead.message_ids)
         self.env["crm.lead"]._ai_score_all_by_rules()
         self.assertEqual(lead.ai_enrichment_status, "completed")

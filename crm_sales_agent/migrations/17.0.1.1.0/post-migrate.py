@@ -1,7 +1,16 @@
 """Risk and next action moved from crm_lead to crm_sales_agent_lead_state."""
 
-COLUMNS = ["risk_date", "risk_level", "risk_reasons", "tone", "tone_message_id", "next_action",
-           "next_action_reason", "next_action_date", "next_action_type_id"]
+COLUMNS = [
+    "risk_date",
+    "risk_level",
+    "risk_reasons",
+    "tone",
+    "tone_message_id",
+    "next_action",
+    "next_action_reason",
+    "next_action_date",
+    "next_action_type_id",
+]
 
 
 def migrate(cr, version):
@@ -17,7 +26,10 @@ def migrate(cr, version):
               FROM crm_lead
              WHERE sales_agent_risk_level IS NOT NULL OR sales_agent_next_action IS NOT NULL
        ON CONFLICT (lead_id) DO NOTHING"""
-        % (", ".join(COLUMNS), ", ".join("sales_agent_" + col for col in COLUMNS)))
+        % (", ".join(COLUMNS), ", ".join("sales_agent_" + col for col in COLUMNS))
+    )
     # the old columns (and the index of the risk level) would only slow crm_lead writes down
-    cr.execute("ALTER TABLE crm_lead %s"
-               % ", ".join("DROP COLUMN IF EXISTS sales_agent_" + col for col in COLUMNS))
+    cr.execute(
+        "ALTER TABLE crm_lead %s"
+        % ", ".join("DROP COLUMN IF EXISTS sales_agent_" + col for col in COLUMNS)
+    )
