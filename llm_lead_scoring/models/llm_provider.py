@@ -52,6 +52,7 @@ class LlmProvider(models.Model):
         string="API Key",
         groups="sales_team.group_sale_manager",
         copy=False,
+        exportable=False,
         help="Readable and writable by CRM managers only. Never logged.",
     )
     model_name = fields.Char(

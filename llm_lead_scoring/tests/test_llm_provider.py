@@ -88,6 +88,8 @@ class TestLlmProvider(LlmLeadScoringCommon):
             {"name": "Mine", "provider_type": "openai", "api_key": "sk-mine"}
         )
         self.assertEqual(provider.api_key, "sk-mine")
+        # never offered by the export dialog (it lists fields_get's exportable fields)
+        self.assertFalse(provider.fields_get(["api_key"])["api_key"]["exportable"])
 
     def test_test_connection_notifies(self):
         provider = self._create_provider()
