@@ -329,7 +329,10 @@ export class ExecutiveDashboard extends Component {
             case "days":
                 return _t("%s days", value.toFixed(1));
             default:
-                return humanNumber(value, { decimals: 1 });
+                // counts: whole numbers, compact from a thousand on (43.3k)
+                return Math.abs(value) < 1000
+                    ? String(Math.round(value))
+                    : humanNumber(value, { decimals: 1 });
         }
     }
 
