@@ -24,6 +24,8 @@ import time
 import tracemalloc
 from datetime import date, timedelta
 
+from benchlib import add_database_arguments, open_registry
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 # the same conditions for both periods: leads created in the period (counted: active or lost),
@@ -109,12 +111,7 @@ def run_baseline(cr, factor, params, settings):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-d", "--database", required=True)
-    parser.add_argument("--db-host", default="127.0.0.1")
-    parser.add_argument("--db-port", default="5432")
-    parser.add_argument("--db-user", default="odoo")
-    parser.add_argument("--db-password", default="odoo")
-    parser.add_argument("--addons-path", default=None)
+    add_database_arguments(parser)
     parser.add_argument(
         "--leads", type=int, default=1000000, help="fill the database up to this many leads"
     )
@@ -123,25 +120,9 @@ def main():
     parser.add_argument("--login", default="admin", help="user the dashboard is computed for")
     args = parser.parse_args()
 
-    import odoo
     from odoo import SUPERUSER_ID, api, sql_db
 
-    odoo_args = [
-        "--db_host",
-        args.db_host,
-        "--db_port",
-        args.db_port,
-        "--db_user",
-        args.db_user,
-        "--db_password",
-        args.db_password,
-        "--log-level",
-        "warn",
-    ]
-    if args.addons_path:
-        odoo_args += ["--addons-path", args.addons_path]
-    odoo.tools.config.parse_config(odoo_args)
-    registry = odoo.modules.registry.Registry(args.database)
+    registry = open_registry(args)
 
     with registry.cursor() as cr:
         cr.execute("SELECT count(*) FROM crm_lead")

@@ -15,6 +15,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from benchlib import add_database_arguments, open_registry
+
 ANSWER = json.dumps(
     {
         "choices": [
@@ -61,37 +63,16 @@ def start_server(latency):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-d", "--database", required=True)
-    parser.add_argument("--db-host", default="127.0.0.1")
-    parser.add_argument("--db-port", default="5432")
-    parser.add_argument("--db-user", default="odoo")
-    parser.add_argument("--db-password", default="odoo")
-    parser.add_argument("--addons-path", default=None)
+    add_database_arguments(parser)
     parser.add_argument("--leads", type=int, default=1000)
     parser.add_argument("--latency", type=float, default=0.3)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args()
 
-    import odoo
     from odoo import SUPERUSER_ID, api, sql_db
 
-    odoo_args = [
-        "--db_host",
-        args.db_host,
-        "--db_port",
-        args.db_port,
-        "--db_user",
-        args.db_user,
-        "--db_password",
-        args.db_password,
-        "--log-level",
-        "warn",
-    ]
-    if args.addons_path:
-        odoo_args += ["--addons-path", args.addons_path]
-    odoo.tools.config.parse_config(odoo_args)
-    registry = odoo.modules.registry.Registry(args.database)
+    registry = open_registry(args)
     httpd = start_server(args.latency)
     params = {
         "llm_lead_scoring.concurrency": str(args.concurrency),

@@ -16,15 +16,12 @@ import resource
 import sys
 import time
 
+from benchlib import add_database_arguments, open_registry
+
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-d", "--database", required=True)
-    parser.add_argument("--db-host", default="127.0.0.1")
-    parser.add_argument("--db-port", default="5432")
-    parser.add_argument("--db-user", default="odoo")
-    parser.add_argument("--db-password", default="odoo")
-    parser.add_argument("--addons-path", default=None)
+    add_database_arguments(parser)
     parser.add_argument(
         "--generate",
         type=int,
@@ -34,25 +31,9 @@ def main():
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
 
-    import odoo
     from odoo import SUPERUSER_ID, api, sql_db
 
-    odoo_args = [
-        "--db_host",
-        args.db_host,
-        "--db_port",
-        args.db_port,
-        "--db_user",
-        args.db_user,
-        "--db_password",
-        args.db_password,
-        "--log-level",
-        "warn",
-    ]
-    if args.addons_path:
-        odoo_args += ["--addons-path", args.addons_path]
-    odoo.tools.config.parse_config(odoo_args)
-    registry = odoo.modules.registry.Registry(args.database)
+    registry = open_registry(args)
     if args.generate:
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         from generate import generate

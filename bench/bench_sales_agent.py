@@ -24,6 +24,8 @@ import subprocess
 import sys
 import time
 
+from benchlib import add_database_arguments, open_registry
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 OPEN_LEADS_SQL = """SELECT COUNT(*) FROM crm_lead l
                      WHERE l.active AND NOT EXISTS (
@@ -43,12 +45,7 @@ def peak_mb():
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-d", "--database", required=True)
-    parser.add_argument("--db-host", default="127.0.0.1")
-    parser.add_argument("--db-port", default="5432")
-    parser.add_argument("--db-user", default="odoo")
-    parser.add_argument("--db-password", default="odoo")
-    parser.add_argument("--addons-path", default=None)
+    add_database_arguments(parser)
     parser.add_argument("--open-leads", type=int, default=100000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument(
@@ -63,27 +60,6 @@ def parse_args():
         help="use the database as it is (internal: set for the measuring process)",
     )
     return parser.parse_args()
-
-
-def load_odoo(args):
-    import odoo
-
-    odoo_args = [
-        "--db_host",
-        args.db_host,
-        "--db_port",
-        args.db_port,
-        "--db_user",
-        args.db_user,
-        "--db_password",
-        args.db_password,
-        "--log-level",
-        "warn",
-    ]
-    if args.addons_path:
-        odoo_args += ["--addons-path", args.addons_path]
-    odoo.tools.config.parse_config(odoo_args)
-    return odoo.modules.registry.Registry(args.database)
 
 
 def top_up(args, registry):
@@ -193,7 +169,7 @@ def measure(args, registry):
 
 def main():
     args = parse_args()
-    registry = load_odoo(args)
+    registry = open_registry(args)
     if not args.no_generate:
         top_up(args, registry)
         # measure in a fresh process: the generator's memory must not count
