@@ -16,6 +16,7 @@
         "web.assets_tests": ["crm_executive_dashboard/static/tests/tours/**/*"],
     },
     "images": ["static/description/dashboard.png"],
+    "uninstall_hook": "uninstall_hook",
     "installable": True,
     "application": False,
     "development_status": "Beta",

@@ -1,5 +1,6 @@
 import bisect
 import logging
+from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 
 import pytz
@@ -102,27 +103,14 @@ class CrmExecutiveDashboard(models.AbstractModel):
         of the leads it was computed from, so that the page opens exactly those leads.
         """
         p = self._dashboard_params(date_from, date_to, team_ids, user_ids)
-        # planner settings for the dashboard's aggregates, restored at the end (SET LOCAL would
-        # last until the end of the transaction): compiling them (JIT) costs more than running
-        # them, and PostgreSQL cannot estimate their number of groups (a few thousand) so it
-        # would sort a million rows instead of hashing them, in a hash table sized by work_mem
-        self.env.cr.execute(
-            """SELECT current_setting('jit'), current_setting('enable_sort'),
-                                      current_setting('work_mem'), set_config('jit', 'off', true),
-                                      set_config('enable_sort', 'off', true),
-                                      set_config('work_mem', %s, true)""",
-            (DASHBOARD_WORK_MEM,),
-        )
-        jit, enable_sort, work_mem = self.env.cr.fetchone()[:3]
-        # (on an error, the rollback of the transaction or savepoint restores them)
-        main = self._query_period_figures(p)
+        # planner settings for the dashboard's aggregates (see ``_planner``): compiling them (JIT)
+        # costs more than running them, and PostgreSQL cannot estimate their number of groups (a
+        # few thousand) so it would sort a million rows instead of hashing them, in a hash table
+        # sized by work_mem
+        with self._planner(jit="off", enable_sort="off", work_mem=DASHBOARD_WORK_MEM):
+            main = self._query_period_figures(p)
+            forecast = self._get_forecast(p)
         activities = self._query_activities(p)
-        forecast = self._get_forecast(p)
-        self.env.cr.execute(
-            """SELECT set_config('jit', %s, true), set_config('enable_sort', %s, true),
-                                      set_config('work_mem', %s, true)""",
-            (jit, enable_sort, work_mem),
-        )
         kpis = self._build_kpis(p, main["totals"])
         pipeline = self._build_pipeline(p, main["stages"])
         trends = self._build_trends(p, main["created_buckets"], main["won_buckets"])
@@ -393,6 +381,35 @@ class CrmExecutiveDashboard(models.AbstractModel):
             "counted": SQL("(crm_lead.active OR crm_lead.probability = 0)"),
             "opp": SQL("crm_lead.type = 'opportunity'"),
         }
+
+    @contextmanager
+    def _planner(self, **settings):
+        """Set PostgreSQL planner settings for the queries of the ``with`` block, then restore
+        them: one query each way. ``set_config(..., true)`` is ``SET LOCAL``, which would last
+        until the end of the transaction; on an error, the rollback of the transaction or of
+        the savepoint restores them."""
+        cr = self.env.cr
+        cr.execute(
+            SQL(
+                "SELECT %s, %s",
+                SQL(", ").join(SQL("current_setting(%s)", name) for name in settings),
+                SQL(", ").join(
+                    SQL("set_config(%s, %s, true)", name, str(value))
+                    for name, value in settings.items()
+                ),
+            )
+        )
+        saved = cr.fetchone()[: len(settings)]
+        yield
+        cr.execute(
+            SQL(
+                "SELECT %s",
+                SQL(", ").join(
+                    SQL("set_config(%s, %s, true)", name, value)
+                    for name, value in zip(settings, saved, strict=True)
+                ),
+            )
+        )
 
     @api.model
     def _in_range_sql(self, column, start, stop):
@@ -711,37 +728,56 @@ class CrmExecutiveDashboard(models.AbstractModel):
 
     @api.model
     def _query_activities(self, p):
-        """Activities done in the period and overdue today, per team and salesperson."""
+        """Activities done in the period and overdue today, per team and salesperson of their
+        lead.
+
+        The activities are matched with their leads by merge joins of narrow indexes read in
+        lead id order (``crm_lead_counted_dashboard_idx``,
+        ``mail_message_lead_activity_res_dashboard_idx``, ``mail_activity_lead_dashboard_idx``),
+        the work split between the parallel workers: hashing the million counted leads, or
+        sorting the activities, costs several times more. The (team, salesperson) groups are
+        rolled up here.
+        """
         domain = expression.AND([p["base_domain"], COUNTED_DOMAIN])
         query = self._lead_query(domain)
         self.env["mail.message"].flush_model(["model", "res_id", "mail_activity_type_id", "date"])
         self.env["mail.activity"].flush_model(["res_model", "res_id", "date_deadline"])
+        leads = query.subselect("crm_lead.id", "crm_lead.team_id", "crm_lead.user_id")
         sql = SQL(
-            """SELECT GROUPING(lead.team_id, lead.user_id), lead.team_id, lead.user_id,
+            """SELECT act.team_id, act.user_id,
                       COUNT(*) FILTER (WHERE act.done), COUNT(*) FILTER (WHERE NOT act.done)
-                 FROM (SELECT m.res_id AS lead_id, TRUE AS done
+                 FROM (SELECT lead.team_id, lead.user_id, TRUE AS done
                          FROM mail_message m
+                         JOIN %(leads)s lead ON lead.id = m.res_id
                         WHERE m.model = 'crm.lead' AND m.mail_activity_type_id IS NOT NULL
                           AND m.date >= %(start)s AND m.date < %(stop)s
                     UNION ALL
-                       SELECT a.res_id, FALSE
+                       SELECT lead.team_id, lead.user_id, FALSE
                          FROM mail_activity a
+                         JOIN %(leads)s lead ON lead.id = a.res_id
                         WHERE a.res_model = 'crm.lead' AND a.date_deadline < %(today)s
                       ) act
-                 JOIN %(leads)s lead ON lead.id = act.lead_id
-             GROUP BY GROUPING SETS ((lead.team_id), (lead.user_id))""",
+             GROUP BY act.team_id, act.user_id""",
             start=p["from_utc"],
             stop=p["to_utc"],
             today=p["today"],
-            leads=query.subselect("crm_lead.id", "crm_lead.team_id", "crm_lead.user_id"),
+            leads=leads,
         )
-        self.env.cr.execute(sql)
+        with self._planner(
+            jit="off",
+            enable_hashjoin="off",
+            enable_nestloop="off",
+            parallel_setup_cost=0,
+            parallel_tuple_cost=0.01,
+        ):
+            self.env.cr.execute(sql)
+            rows = self.env.cr.fetchall()
         result = {"teams": {}, "users": {}}
-        for grp, team_id, user_id, done, overdue in self.env.cr.fetchall():
-            if grp == 0b01:
-                result["teams"][team_id] = {"done": done, "overdue": overdue}
-            else:
-                result["users"][user_id] = {"done": done, "overdue": overdue}
+        for team_id, user_id, done, overdue in rows:
+            for key, group in ((team_id, result["teams"]), (user_id, result["users"])):
+                counts = group.setdefault(key, {"done": 0, "overdue": 0})
+                counts["done"] += done
+                counts["overdue"] += overdue
         return result
 
     # ------------------------------------------------------------

@@ -70,6 +70,17 @@ class CrmLead(models.Model):
                     SQL(", ").join(SQL.identifier(column) for column in DASHBOARD_COLUMNS),
                 )
             )
+        # the team and salesperson of the counted leads (active or lost) in id order, to match
+        # them with their activities (merge join, see the dashboard's _query_activities)
+        if not tools.index_exists(self._cr, "crm_lead_counted_dashboard_idx"):
+            self._cr.execute(
+                SQL(
+                    "CREATE INDEX %s ON %s (id) INCLUDE (team_id, user_id, company_id) "
+                    "WHERE active OR probability = 0",
+                    SQL.identifier("crm_lead_counted_dashboard_idx"),
+                    SQL.identifier(self._table),
+                )
+            )
         # the top AI-scored leads: read in the order of this index, the first ones are found
         # without sorting the scored leads
         if not tools.index_exists(self._cr, "crm_lead_ai_top_dashboard_idx"):
@@ -84,20 +95,46 @@ class CrmLead(models.Model):
         return res
 
 
+class MailActivity(models.Model):
+    _inherit = "mail.activity"
+
+    def _auto_init(self):
+        res = super()._auto_init()
+        # the activities of leads in lead order, with their deadline, for the dashboard's
+        # overdue counts
+        if not tools.index_exists(self._cr, "mail_activity_lead_dashboard_idx"):
+            self._cr.execute(
+                SQL(
+                    "CREATE INDEX %s ON %s (res_id) INCLUDE (date_deadline) "
+                    "WHERE res_model = 'crm.lead'",
+                    SQL.identifier("mail_activity_lead_dashboard_idx"),
+                    SQL.identifier(self._table),
+                )
+            )
+        return res
+
+
 class MailMessage(models.Model):
     _inherit = "mail.message"
 
     def _auto_init(self):
         res = super()._auto_init()
-        # the activities done on leads in a period, for the dashboard (small: done activities
-        # of leads only)
-        if not tools.index_exists(self._cr, "mail_message_lead_activity_dashboard_idx"):
-            self._cr.execute(
-                SQL(
-                    "CREATE INDEX %s ON %s (date) INCLUDE (res_id) "
-                    "WHERE model = 'crm.lead' AND mail_activity_type_id IS NOT NULL",
-                    SQL.identifier("mail_message_lead_activity_dashboard_idx"),
-                    SQL.identifier(self._table),
+        # the activities done on leads, for the dashboard (small: done activities of leads
+        # only): by date, for short periods, and in lead order, to be matched with the leads
+        # without sorting them on long ones
+        for name, key, include in (
+            ("mail_message_lead_activity_dashboard_idx", "date", "res_id"),
+            ("mail_message_lead_activity_res_dashboard_idx", "res_id", "date"),
+        ):
+            if not tools.index_exists(self._cr, name):
+                self._cr.execute(
+                    SQL(
+                        "CREATE INDEX %s ON %s (%s) INCLUDE (%s) "
+                        "WHERE model = 'crm.lead' AND mail_activity_type_id IS NOT NULL",
+                        SQL.identifier(name),
+                        SQL.identifier(self._table),
+                        SQL.identifier(key),
+                        SQL.identifier(include),
+                    )
                 )
-            )
         return res
