@@ -53,7 +53,7 @@ TONE_PROMPT = (
 class CrmLead(models.Model):
     _inherit = "crm.lead"
 
-    # Risk and next action: kept in a narrow table of their own (see
+    # Risk, next action and follow-up bookkeeping: kept in a narrow table of their own (see
     # crm.sales.agent.lead.state), shown here through related fields
     sales_agent_state_ids = fields.One2many(
         "crm.sales.agent.lead.state", "lead_id", string="Sales Agent Assessment", readonly=True
@@ -74,19 +74,15 @@ class CrmLead(models.Model):
     sales_agent_next_action_type_id = fields.Many2one(
         related="sales_agent_state_ids.next_action_type_id"
     )
-    # Bookkeeping of the follow-up rules
+    # Bookkeeping of the follow-up rules (in the same narrow table)
     sales_agent_followup_date = fields.Datetime(
+        related="sales_agent_state_ids.followup_date",
         string="Last Agent Follow-up",
-        readonly=True,
-        copy=False,
         help="When the sales agent last planned a follow-up for inactivity.",
     )
-    sales_agent_welcome_done = fields.Boolean(readonly=True, copy=False)
+    sales_agent_welcome_done = fields.Boolean(related="sales_agent_state_ids.welcome_done")
     sales_agent_stage_done_id = fields.Many2one(
-        "crm.stage",
-        readonly=True,
-        copy=False,
-        ondelete="set null",
+        related="sales_agent_state_ids.stage_done_id",
         help="Stage whose entry activities were planned.",
     )
     # Escalations
@@ -340,23 +336,55 @@ class CrmLead(models.Model):
         )
         return dict(self.env.cr.fetchall())
 
-    @api.model
-    def _sales_agent_bulk_update(self, columns, rows):
-        """Write agent bookkeeping columns of many leads in one UPDATE.
+    def _sales_agent_bookkeeping(self):
+        """{lead_id: (welcome done, stage done id, last follow-up date)} of the leads that have
+        any, in one query."""
+        if not self.ids:
+            return {}
+        self.env.cr.execute(
+            """SELECT lead_id, welcome_done, stage_done_id, followup_date
+                 FROM crm_sales_agent_lead_state WHERE lead_id = ANY(%s)""",
+            [self.ids],
+        )
+        return {row[0]: tuple(row[1:]) for row in self.env.cr.fetchall()}
 
-        :param columns: [(column, sql type)]
-        :param rows: [(lead_id, value, ...)] in the order of ``columns``
+    @api.model
+    def _sales_agent_upsert_bookkeeping(self, rows):
+        """Write the follow-up bookkeeping of many leads in one statement, in the narrow
+        ``crm_sales_agent_lead_state`` (the risk columns of new rows stay empty until the
+        escalation cron assesses the lead).
+
+        :param rows: [(lead_id, welcome done, stage done id, last follow-up date)]
         """
         if not rows:
             return
-        assignments = ", ".join("%s = v.%s::%s" % (col, col, sql_type) for col, sql_type in columns)
-        names = ", ".join(col for col, _type in columns)
+        uid = self.env.uid
+        now = self.env.cr.now()
         self.env.cr.execute(
-            "UPDATE crm_lead SET %s FROM (VALUES %s) AS v(id, %s) WHERE crm_lead.id = v.id"
-            % (assignments, ", ".join(["%s"] * len(rows)), names),
-            rows,
+            """INSERT INTO crm_sales_agent_lead_state
+                       (lead_id, welcome_done, stage_done_id, followup_date,
+                        create_uid, write_uid, create_date, write_date)
+                VALUES %s
+           ON CONFLICT (lead_id) DO UPDATE SET welcome_done = EXCLUDED.welcome_done,
+                       stage_done_id = EXCLUDED.stage_done_id,
+                       followup_date = EXCLUDED.followup_date,
+                       write_uid = EXCLUDED.write_uid, write_date = EXCLUDED.write_date"""
+            % ", ".join(["%s"] * len(rows)),
+            [(*row, uid, uid, now, now) for row in rows],
         )
-        self.browse([row[0] for row in rows]).invalidate_recordset([col for col, _type in columns])
+        self._sales_agent_invalidate_states([row[0] for row in rows])
+
+    def _sales_agent_invalidate_states(self, lead_ids):
+        """Forget the cached state rows of these leads and the related fields showing them."""
+        self.env["crm.sales.agent.lead.state"].invalidate_model()
+        self.browse(lead_ids).invalidate_recordset(
+            ["sales_agent_state_ids"]
+            + [
+                name
+                for name, field in self._fields.items()
+                if field.related and field.related.startswith("sales_agent_state_ids.")
+            ]
+        )
 
     def _sales_agent_responsible(self):
         """Salesperson, or the team leader when the lead is unassigned."""
@@ -384,6 +412,10 @@ class CrmLead(models.Model):
         model_id = self.env["ir.model"]._get_id("crm.lead")
         note_field = Activity._fields["note"]
         notes = {}  # sanitation is slow: once per distinct note
+        # the names of the leads, computed together (one by one, each computation costs more
+        # than the insert of its activity)
+        leads = self.browse(list(dict.fromkeys(vals["res_id"] for vals in vals_list)))
+        names = dict(zip(leads.ids, leads.mapped("display_name"), strict=True))
         now = cr.now()
         uid = self.env.uid
         rows = []
@@ -398,7 +430,7 @@ class CrmLead(models.Model):
                     model_id,
                     "crm.lead",
                     vals["res_id"],
-                    self.browse(vals["res_id"]).display_name,
+                    names[vals["res_id"]],
                     vals["activity_type_id"],
                     vals.get("summary") or None,
                     note,
@@ -517,24 +549,27 @@ class CrmLead(models.Model):
         idle_before = now - timedelta(
             days=min(config["followup_lead_days"], config["followup_opportunity_days"])
         )
-        # only leads one of the rules may apply to are read and locked
+        # only leads one of the rules may apply to are read and locked; what the rules already
+        # did is in the lead's state row, looked up by its unique index (a join would be planned
+        # on the statistics of a table that the first run fills)
+        state = "(SELECT st.%s FROM crm_sales_agent_lead_state st WHERE st.lead_id = l.id)"
         conditions, params = [], []
         if enabled["new_lead"]:
             conditions.append(
-                "(NOT COALESCE(l.sales_agent_welcome_done, FALSE) AND l.create_date >= %s)"
+                "(l.create_date >= %%s AND NOT COALESCE(%s, FALSE))" % (state % "welcome_done")
             )
             params.append(recent)
         if enabled["stage"]:
             conditions.append(
-                "(l.stage_id IS DISTINCT FROM l.sales_agent_stage_done_id "
-                "AND l.date_last_stage_update >= %s)"
+                "(l.date_last_stage_update >= %%s AND l.stage_id IS DISTINCT FROM %s)"
+                % (state % "stage_done_id")
             )
             params.append(recent)
         if enabled["followup"]:
             conditions.append(
-                "(GREATEST(l.create_date, l.sales_agent_followup_date) < %s AND NOT EXISTS ("
+                "(GREATEST(l.create_date, %s) < %%s AND NOT EXISTS ("
                 "SELECT 1 FROM mail_activity a"
-                " WHERE a.res_model = 'crm.lead' AND a.res_id = l.id))"
+                " WHERE a.res_model = 'crm.lead' AND a.res_id = l.id))" % (state % "followup_date")
             )
             params.append(idle_before)
         where = " OR ".join(conditions)
@@ -559,14 +594,16 @@ class CrmLead(models.Model):
         counts = self.env["llm.service"]._engagement_counts(self.ids)
         day_cache = context["day_cache"]
         activity_vals = []
-        # bookkeeping written to the leads: {lead id: {column: value}}; a lead row is rewritten
-        # only when one of its rules was evaluated (rewriting a crm_lead row updates its many
-        # indexes: marking every old lead would cost more than the rest of the cron)
+        # what the rules already did: {lead id: (welcome done, stage done id, followup date)}
+        done = self._sales_agent_bookkeeping()
+        nothing_done = (False, None, None)
+        # bookkeeping to write: {lead id: {column: value}}, only for the leads one of whose
+        # rules was evaluated
         marks = {}
         has_activity = {lead.id for lead in self if counts[lead.id]["activities_planned"]}
         call_type = self.env.ref("mail.mail_activity_data_call")
         # 1. new lead: a call within 24 hours
-        for lead in self.filtered(lambda lead: not lead.sales_agent_welcome_done):
+        for lead in self.filtered(lambda lead: not done.get(lead.id, nothing_done)[0]):
             if lead.create_date < recent:
                 continue  # never selected for this rule again, whatever the flag
             marks.setdefault(lead.id, {})["welcome"] = True
@@ -595,7 +632,9 @@ class CrmLead(models.Model):
             )
             has_activity.add(lead.id)
         # 2. entering a stage: its configured activities and activity plan
-        for lead in self.filtered(lambda lead: lead.stage_id != lead.sales_agent_stage_done_id):
+        for lead in self.filtered(
+            lambda lead: (lead.stage_id.id or None) != done.get(lead.id, nothing_done)[1]
+        ):
             if not (lead.date_last_stage_update and lead.date_last_stage_update >= recent):
                 # an old stage entry is never selected for this rule again; recorded only
                 # when the lead is written anyway (below)
@@ -620,7 +659,9 @@ class CrmLead(models.Model):
                 )
                 last_contact = counts[lead.id]["last_contact"]
                 reference = max(
-                    d for d in (last_contact, lead.create_date, lead.sales_agent_followup_date) if d
+                    d
+                    for d in (last_contact, lead.create_date, done.get(lead.id, nothing_done)[2])
+                    if d
                 )
                 if now - reference < timedelta(days=days_limit):
                     continue
@@ -654,18 +695,10 @@ class CrmLead(models.Model):
                     lead.id,
                     True,  # an old lead is never welcomed: the flag holds for every lead written
                     mark.get("stage", lead.stage_id.id or None),
-                    mark.get("followup", lead.sales_agent_followup_date or None),
+                    mark.get("followup", done.get(lead.id, nothing_done)[2]),
                 )
             )
-        # one UPDATE, one new row version per lead
-        self._sales_agent_bulk_update(
-            [
-                ("sales_agent_welcome_done", "boolean"),
-                ("sales_agent_stage_done_id", "integer"),
-                ("sales_agent_followup_date", "timestamp"),
-            ],
-            rows,
-        )
+        self._sales_agent_upsert_bookkeeping(rows)
 
     def _sales_agent_kind_label(self):
         return _("opportunity") if self.type == "opportunity" else _("lead")
@@ -1135,15 +1168,7 @@ class CrmLead(models.Model):
             ),
             [(*row, uid, uid, now, now) for row in rows],
         )
-        self.env["crm.sales.agent.lead.state"].invalidate_model()
-        self.browse([row[0] for row in rows]).invalidate_recordset(
-            ["sales_agent_state_ids"]
-            + [
-                name
-                for name, field in self._fields.items()
-                if field.related and field.related.startswith("sales_agent_state_ids.")
-            ]
-        )
+        self._sales_agent_invalidate_states([row[0] for row in rows])
 
     # escalations ------------------------------------------------
 
