@@ -54,6 +54,20 @@ LEAD_FIELDS = [
     "ai_probability_score",
     "ai_next_action",
 ]
+# columns of crm_sales_agent_lead_state: the escalation cron's assessment and the follow-up
+# cron's bookkeeping (each cron writes its own)
+ASSESSMENT_COLUMNS = [
+    "risk_date",
+    "risk_level",
+    "risk_reasons",
+    "tone",
+    "tone_message_id",
+    "next_action",
+    "next_action_reason",
+    "next_action_date",
+    "next_action_type_id",
+]
+BOOKKEEPING_COLUMNS = ["welcome_done", "stage_done_id", "followup_date"]
 RECENT_EVENT_DAYS = 2
 # a stage needs this many past stays before its usual duration is trusted
 STUCK_MIN_SAMPLES = 3
@@ -353,25 +367,26 @@ class CrmLead(models.Model):
         )
         return dict(self.env.cr.fetchall())
 
-    def _sales_agent_bookkeeping(self):
-        """{lead_id: (welcome done, stage done id, last follow-up date)} of the leads that have
-        any, in one query."""
+    def _sales_agent_read_states(self, columns):
+        """{lead_id: (values of ``columns``)} of the leads' state rows, in one query (the
+        related fields of crm.lead cost more than a whole assessment when read for every lead
+        of a batch). ``columns``: ASSESSMENT_COLUMNS or BOOKKEEPING_COLUMNS (constants)."""
         if not self.ids:
             return {}
         self.env.cr.execute(
-            """SELECT lead_id, welcome_done, stage_done_id, followup_date
-                 FROM crm_sales_agent_lead_state WHERE lead_id = ANY(%s)""",
+            "SELECT lead_id, %s FROM crm_sales_agent_lead_state WHERE lead_id = ANY(%%s)"
+            % ", ".join(columns),
             [self.ids],
         )
         return {row[0]: tuple(row[1:]) for row in self.env.cr.fetchall()}
 
     @api.model
-    def _sales_agent_upsert_bookkeeping(self, rows):
-        """Write the follow-up bookkeeping of many leads in one statement, in the narrow
-        ``crm_sales_agent_lead_state`` (the risk columns of new rows stay empty until the
-        escalation cron assesses the lead).
+    def _sales_agent_upsert_states(self, columns, rows):
+        """Insert or update the state rows of many leads in one statement, writing ``columns``
+        only (the other columns of new rows stay empty until their cron fills them).
 
-        :param rows: [(lead_id, welcome done, stage done id, last follow-up date)]
+        :param columns: ASSESSMENT_COLUMNS or BOOKKEEPING_COLUMNS (constants)
+        :param rows: [(lead_id, values of ``columns``...)]
         """
         if not rows:
             return
@@ -379,22 +394,20 @@ class CrmLead(models.Model):
         now = self.env.cr.now()
         self.env.cr.execute(
             """INSERT INTO crm_sales_agent_lead_state
-                       (lead_id, welcome_done, stage_done_id, followup_date,
-                        create_uid, write_uid, create_date, write_date)
+                       (lead_id, %s, create_uid, write_uid, create_date, write_date)
                 VALUES %s
-           ON CONFLICT (lead_id) DO UPDATE SET welcome_done = EXCLUDED.welcome_done,
-                       stage_done_id = EXCLUDED.stage_done_id,
-                       followup_date = EXCLUDED.followup_date,
-                       write_uid = EXCLUDED.write_uid, write_date = EXCLUDED.write_date"""
-            % ", ".join(["%s"] * len(rows)),
+           ON CONFLICT (lead_id) DO UPDATE SET %s, write_uid = EXCLUDED.write_uid,
+                       write_date = EXCLUDED.write_date"""
+            % (
+                ", ".join(columns),
+                ", ".join(["%s"] * len(rows)),
+                ", ".join("%s = EXCLUDED.%s" % (col, col) for col in columns),
+            ),
             [(*row, uid, uid, now, now) for row in rows],
         )
-        self._sales_agent_invalidate_states([row[0] for row in rows])
-
-    def _sales_agent_invalidate_states(self, lead_ids):
-        """Forget the cached state rows of these leads and the related fields showing them."""
+        # forget the cached state rows and the related fields of crm.lead showing them
         self.env["crm.sales.agent.lead.state"].invalidate_model()
-        self.browse(lead_ids).invalidate_recordset(
+        self.browse([row[0] for row in rows]).invalidate_recordset(
             ["sales_agent_state_ids"]
             + [
                 name
@@ -614,7 +627,7 @@ class CrmLead(models.Model):
         day_cache = context["day_cache"]
         activity_vals = []
         # what the rules already did: {lead id: (welcome done, stage done id, followup date)}
-        done = self._sales_agent_bookkeeping()
+        done = self._sales_agent_read_states(BOOKKEEPING_COLUMNS)
         nothing_done = (False, None, None)
         # bookkeeping to write: {lead id: {column: value}}, only for the leads one of whose
         # rules was evaluated
@@ -717,7 +730,7 @@ class CrmLead(models.Model):
                     mark.get("followup", done.get(lead.id, nothing_done)[2]),
                 )
             )
-        self._sales_agent_upsert_bookkeeping(rows)
+        self._sales_agent_upsert_states(BOOKKEEPING_COLUMNS, rows)
 
     def _sales_agent_kind_label(self):
         return _("opportunity") if self.type == "opportunity" else _("lead")
@@ -869,7 +882,7 @@ class CrmLead(models.Model):
         counts = self.env["llm.service"]._engagement_counts(self.ids)
         interactions = self._sales_agent_last_interactions(self.ids)
         overdue = self._sales_agent_overdue(self.ids, today)
-        states = self._sales_agent_current_states()
+        states = self._sales_agent_read_states(ASSESSMENT_COLUMNS[1:])
         tones = (
             self._sales_agent_tones(interactions, context, states) if context["use_tone"] else {}
         )
@@ -885,20 +898,6 @@ class CrmLead(models.Model):
             )
             result[lead.id]["current"] = states.get(lead.id)
         return result
-
-    def _sales_agent_current_states(self):
-        """{lead_id: (risk level, reasons, tone, tone message id, next action, why, by when,
-        activity type id)} as stored, in one query (the related fields of crm.lead cost
-        more than the whole assessment when read for every lead of a batch)."""
-        if not self.ids:
-            return {}
-        self.env.cr.execute(
-            """SELECT lead_id, risk_level, risk_reasons, tone, tone_message_id, next_action,
-                      next_action_reason, next_action_date, next_action_type_id
-                 FROM crm_sales_agent_lead_state WHERE lead_id = ANY(%s)""",
-            [self.ids],
-        )
-        return {row[0]: tuple(row[1:]) for row in self.env.cr.fetchall()}
 
     def _sales_agent_assess_one(self, config, context, counts, interaction, overdue, tone):
         self.ensure_one()
@@ -1151,44 +1150,7 @@ class CrmLead(models.Model):
             )
             if values != current:
                 rows.append((lead.id, now, *values))
-        self._sales_agent_upsert_states(rows)
-
-    @api.model
-    def _sales_agent_upsert_states(self, rows):
-        """Insert or update the assessments of many leads in one statement.
-
-        :param rows: [(lead_id, risk date, risk level, reasons, tone, tone message id,
-            next action, why, by when, activity type id)]
-        """
-        if not rows:
-            return
-        columns = [
-            "risk_date",
-            "risk_level",
-            "risk_reasons",
-            "tone",
-            "tone_message_id",
-            "next_action",
-            "next_action_reason",
-            "next_action_date",
-            "next_action_type_id",
-        ]
-        uid = self.env.uid
-        now = self.env.cr.now()
-        self.env.cr.execute(
-            """INSERT INTO crm_sales_agent_lead_state
-                       (lead_id, %s, create_uid, write_uid, create_date, write_date)
-                VALUES %s
-           ON CONFLICT (lead_id) DO UPDATE SET %s, write_uid = EXCLUDED.write_uid,
-                       write_date = EXCLUDED.write_date"""
-            % (
-                ", ".join(columns),
-                ", ".join(["%s"] * len(rows)),
-                ", ".join("%s = EXCLUDED.%s" % (col, col) for col in columns),
-            ),
-            [(*row, uid, uid, now, now) for row in rows],
-        )
-        self._sales_agent_invalidate_states([row[0] for row in rows])
+        self._sales_agent_upsert_states(ASSESSMENT_COLUMNS, rows)
 
     # escalations ------------------------------------------------
 
