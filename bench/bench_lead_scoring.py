@@ -120,7 +120,7 @@ def main():
     try:
         with registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
-            env["llm.service"].get_config()
+            env["llm.service"]._get_config()
             queries_before = sql_db.sql_counter
             started = time.monotonic()
             env["crm.lead"]._cron_enrich_leads(time_budget=3600)

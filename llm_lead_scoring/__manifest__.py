@@ -10,7 +10,6 @@
     "data": [
         "security/ir.model.access.csv",
         "security/llm_lead_scoring_security.xml",
-        "data/ir_config_parameter_data.xml",
         "data/ir_cron_data.xml",
         "views/crm_lead_views.xml",
         "views/llm_provider_views.xml",

@@ -215,7 +215,7 @@ class CrmSalesAgentDraft(models.TransientModel):
         self.ensure_one()
         lead = self.lead_id.sudo()
         service = self.env["llm.service"]
-        config = service.get_config(lead.company_id or None)
+        config = service._get_config(lead.company_id or None)
         facts = service._lead_facts(lead)[lead.id]
         data = prompts.lead_payload(
             facts, config["max_prompt_chars"], config["exclude_personal_data"]

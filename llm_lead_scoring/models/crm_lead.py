@@ -137,7 +137,7 @@ class CrmLead(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
-        config = self.env["llm.service"].get_config()
+        config = self.env["llm.service"]._get_config()
         queue = config["auto_enrich_enabled"] and config["auto_enrich_new_leads"]
         if queue:
             for vals in vals_list:
@@ -154,7 +154,7 @@ class CrmLead(models.Model):
             return super().write(vals)
         if changed == {"probability"} and vals["probability"] in (0, 100):
             return super().write(vals)  # won or lost: nothing left to score
-        config = self.env["llm.service"].get_config()
+        config = self.env["llm.service"]._get_config()
         if not (config["auto_enrich_enabled"] and config["auto_enrich_on_update"]):
             return super().write(vals)
         to_queue = self.filtered(
@@ -264,7 +264,7 @@ class CrmLead(models.Model):
         Each batch is locked with FOR UPDATE SKIP LOCKED, marked processing and committed,
         scored (HTTP in worker threads), written and committed.
         """
-        config = self.env["llm.service"].get_config()
+        config = self.env["llm.service"]._get_config()
         if not config["auto_enrich_enabled"]:
             return
         started = time.monotonic()
@@ -372,7 +372,7 @@ class CrmLead(models.Model):
         Model = self.env["llm.scoring.model"].sudo()
         labels = Model._value_labels([p["factors"] for p in learned.values()])
         now = fields.Datetime.now()
-        max_attempts = self.env["llm.service"].get_config()["max_attempts"]
+        max_attempts = self.env["llm.service"]._get_config()["max_attempts"]
         history_vals, notes = [], {}
         for lead in leads:
             outcome = outcomes[lead.id]

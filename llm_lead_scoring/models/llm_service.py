@@ -8,23 +8,6 @@ from ..lib import answers, prompts, rules, transport
 
 _logger = logging.getLogger(__name__)
 
-PARAM_PREFIX = "llm_lead_scoring."
-# setting -> (type, default). Booleans follow Odoo's settings: a missing parameter is False
-# (unticking a setting deletes it); the ones on by default are set by data at install.
-CONFIG_DEFAULTS = {
-    "auto_enrich_enabled": (bool, True),
-    "auto_enrich_new_leads": (bool, True),
-    "auto_enrich_on_update": (bool, True),
-    "enable_customer_research": (bool, False),
-    "exclude_personal_data": (bool, False),
-    "weight_completeness": (int, 30),
-    "weight_clarity": (int, 40),
-    "weight_engagement": (int, 30),
-    "batch_size": (int, 50),
-    "concurrency": (int, 4),
-    "max_attempts": (int, 3),
-    "max_prompt_chars": (int, 4000),
-}
 COMPONENTS = ("completeness", "clarity", "engagement")
 
 
@@ -37,29 +20,9 @@ class LlmService(models.AbstractModel):
     # ------------------------------------------------------------
 
     @api.model
-    def get_config(self, company=None):
-        """Scoring settings as a dict (a copy: callers may change it)."""
-        company = company or self.env.company
-        return dict(self._get_config_cached(company.id))
-
-    @tools.ormcache("company_id")
-    def _get_config_cached(self, company_id):
-        get_param = self.env["ir.config_parameter"].sudo().get_param
-        config = {}
-        for key, (kind, default) in CONFIG_DEFAULTS.items():
-            raw = get_param(PARAM_PREFIX + key)
-            if kind is bool:
-                config[key] = bool(raw) and raw not in ("False", "false", "0")
-            elif raw in (None, False, ""):
-                config[key] = default
-            else:
-                try:
-                    config[key] = kind(raw)
-                except ValueError:
-                    config[key] = default
-        config["batch_size"] = max(config["batch_size"], 1)
-        config["concurrency"] = max(config["concurrency"], 1)
-        return config
+    def _get_config(self, company=None):
+        """The company's AI settings (``llm_*`` fields of res.company) as a dict (a copy)."""
+        return self.env["res.company"]._ai_settings("llm_", company)
 
     @api.model
     def _provider_ids(self, company=None):
@@ -356,7 +319,7 @@ class LlmService(models.AbstractModel):
     @api.model
     def research_customer(self, lead):
         """What the lead's own data says about the customer company (setting-gated)."""
-        config = self.get_config(lead.company_id or None)
+        config = self._get_config(lead.company_id or None)
         if not config["enable_customer_research"]:
             return {
                 "success": False,
@@ -386,7 +349,7 @@ class LlmService(models.AbstractModel):
     def _llm_analyze(self, lead, facts):
         """Synchronous LLM analysis of one lead (used by the shell helpers)."""
         return self._run_llm(
-            {lead.id: facts}, self.get_config(lead.company_id or None), lead.company_id or None
+            {lead.id: facts}, self._get_config(lead.company_id or None), lead.company_id or None
         )[lead.id]
 
     # ------------------------------------------------------------
@@ -402,7 +365,7 @@ class LlmService(models.AbstractModel):
         """
         if not leads:
             return {}
-        config = self.get_config(leads[:1].company_id or None)
+        config = self._get_config(leads[:1].company_id or None)
         weights = {c: config["weight_" + c] for c in COMPONENTS}
         facts = self._lead_facts(leads)
         counts = self._engagement_counts(leads.ids)

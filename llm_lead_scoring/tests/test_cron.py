@@ -130,7 +130,7 @@ class TestEnrichmentCron(LlmLeadScoringCommon):
             lead.message_post(body="hello", message_type="comment", subtype_xmlid="mail.mt_comment")
         self.env.flush_all()
         self.env.invalidate_all()
-        self.env["llm.service"].get_config()  # warm the config cache
+        self.env["llm.service"]._get_config()  # warm the config cache
         before = self.cr.sql_log_count
         self.env["crm.lead"]._cron_enrich_leads()
         self.env.flush_all()
@@ -155,7 +155,7 @@ class TestEnrichmentCron(LlmLeadScoringCommon):
         leads = self._make_leads(50)
         self.env.flush_all()
         self.env.invalidate_all()
-        self.env["llm.service"].get_config()
+        self.env["llm.service"]._get_config()
         self.env["llm.service"]._provider_ids()
         # 50 leads: a constant (< 50) plus at most one query per lead
         with self.assertQueryCount(50 + 50):

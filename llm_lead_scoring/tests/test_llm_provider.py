@@ -143,7 +143,7 @@ class TestLlmSettings(LlmLeadScoringCommon):
 
     def test_saving_settings_clears_the_cached_config(self):
         service = self.env["llm.service"]
-        self.assertEqual(service.get_config()["weight_clarity"], 40)
+        self.assertEqual(service._get_config()["weight_clarity"], 40)
         self.env["res.config.settings"].create(
             {
                 "llm_weight_completeness": 20,
@@ -151,7 +151,7 @@ class TestLlmSettings(LlmLeadScoringCommon):
                 "llm_weight_engagement": 20,
             }
         ).execute()
-        self.assertEqual(service.get_config()["weight_clarity"], 60)
+        self.assertEqual(service._get_config()["weight_clarity"], 60)
         lead = self._full_lead()
         outcome = service.calculate_ai_probability_score(lead)
         self.assertEqual(outcome["weights"], {"completeness": 20, "clarity": 60, "engagement": 20})
