@@ -52,7 +52,7 @@ def parse_args():
         "--batch-size",
         type=int,
         default=None,
-        help="crm_sales_agent.batch_size for the run (default: the setting, 500)",
+        help="sales agent batch size of every company for the run (default: the setting, 500)",
     )
     parser.add_argument(
         "--no-generate",
@@ -94,7 +94,7 @@ def measure(args, registry):
     with registry.cursor() as cr:
         env = api.Environment(cr, SUPERUSER_ID, {})
         if args.batch_size:
-            env["ir.config_parameter"].set_param("crm_sales_agent.batch_size", str(args.batch_size))
+            env["res.company"].search([]).write({"sales_agent_batch_size": args.batch_size})
         cr.execute(OPEN_LEADS_SQL)
         open_leads = cr.fetchone()[0]
         cr.execute("SELECT COUNT(*) FROM crm_lead")

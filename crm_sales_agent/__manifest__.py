@@ -1,6 +1,6 @@
 {
     "name": "CRM Sales Agent",
-    "version": "17.0.1.2.0",
+    "version": "17.0.2.0.0",
     "summary": "Follow-ups, risk, escalations, next actions and AI drafting for leads, "
     "run by crons through Odoo's own activities, chatter and mail composer",
     "category": "Sales/CRM",

@@ -10,31 +10,6 @@ from odoo.tools import format_amount, generate_tracking_message_id, html2plainte
 
 _logger = logging.getLogger(__name__)
 
-PARAM_PREFIX = "crm_sales_agent."
-# setting -> (type, default)
-CONFIG_DEFAULTS = {
-    "followup_enabled": (bool, True),
-    "followup_lead_days": (int, 3),
-    "followup_opportunity_days": (int, 7),
-    "new_lead_call_enabled": (bool, True),
-    "stage_activities_enabled": (bool, True),
-    "risk_enabled": (bool, True),
-    "tone_analysis_enabled": (bool, True),
-    "stuck_factor": (float, 1.5),
-    "high_score_threshold": (float, 70.0),
-    "high_score_hours": (int, 24),
-    "escalation_enabled": (bool, True),
-    "escalation_overdue_enabled": (bool, True),
-    "escalation_overdue_days": (int, 3),
-    "escalation_high_value_enabled": (bool, True),
-    "escalation_high_value_amount": (float, 50000.0),
-    "escalation_high_score_enabled": (bool, True),
-    "escalation_level2_days": (int, 2),
-    "escalation_cooldown_days": (int, 7),
-    "escalation_manager_id": (int, 0),
-    "escalation_level2_manager_id": (int, 0),
-    "batch_size": (int, 500),
-}
 # events older than this are not "new" any more: a lead created or moved long ago gets
 # no welcome call or stage activities when the agent is installed or switched on later
 # the lead fields the crons read: a batch fetches these alone (one narrow query) instead of
@@ -196,24 +171,6 @@ class CrmLead(models.Model):
     # ------------------------------------------------------------
     # BUSINESS: configuration and helpers
     # ------------------------------------------------------------
-
-    @api.model
-    def _sales_agent_config(self):
-        get_param = self.env["ir.config_parameter"].sudo().get_param
-        config = {}
-        for key, (kind, default) in CONFIG_DEFAULTS.items():
-            raw = get_param(PARAM_PREFIX + key)
-            if raw in (None, False, ""):
-                config[key] = default
-            elif kind is bool:
-                config[key] = raw not in ("False", "false", "0")
-            else:
-                try:
-                    config[key] = kind(raw)
-                except ValueError:
-                    config[key] = default
-        config["batch_size"] = max(config["batch_size"], 1)
-        return config
 
     @api.model
     def _sales_agent_with_lang(self):
@@ -563,25 +520,52 @@ class CrmLead(models.Model):
 
     @api.model
     def _cron_create_followups(self):
-        """Welcome calls, stage activities and inactivity follow-ups, in locked batches."""
+        """Welcome calls, stage activities and inactivity follow-ups, in locked batches, one
+        company after the other with the settings of the leads' company."""
         if not self.env.context.get("lang"):
             return self._sales_agent_with_lang()._cron_create_followups()
-        config = self._sales_agent_config()
-        enabled = {
-            "new_lead": config["new_lead_call_enabled"],
-            "stage": config["stage_activities_enabled"],
-            "followup": config["followup_enabled"],
-        }
-        if not any(enabled.values()):
-            return
         now = fields.Datetime.now()
+        context = {"day_cache": {}, "stage_config": {}}
+        auto_commit = self._sales_agent_auto_commit()
+        for company in self._sales_agent_companies():
+            config = self._sales_agent_config(company)
+            enabled = {
+                "new_lead": config["new_lead_call_enabled"],
+                "stage": config["stage_activities_enabled"],
+                "followup": config["followup_enabled"],
+            }
+            if not any(enabled.values()):
+                continue
+            where, params = self._sales_agent_followup_where(config, enabled, now)
+            where = self._sales_agent_company_where(company, where)
+            params = [company.id, *params]
+            self.flush_model()
+            self.env["mail.activity"].flush_model()
+            after_id = 0
+            while True:
+                lead_ids = self._sales_agent_lock_batch(
+                    after_id, config["batch_size"], where, params
+                )
+                if not lead_ids:
+                    break
+                after_id = lead_ids[-1]
+                leads = self.browse(lead_ids)
+                leads.fetch(LEAD_FIELDS)
+                leads._sales_agent_followup_batch(config, enabled, now, context)
+                if auto_commit:
+                    # keep the activities of this batch and release its row locks
+                    self.env.cr.commit()  # pylint: disable=invalid-commit
+                self.env.invalidate_all()
+
+    @api.model
+    def _sales_agent_followup_where(self, config, enabled, now):
+        """(condition, params) selecting the leads one of the enabled rules may apply to."""
         recent = now - timedelta(days=RECENT_EVENT_DAYS)
         idle_before = now - timedelta(
             days=min(config["followup_lead_days"], config["followup_opportunity_days"])
         )
-        # only leads one of the rules may apply to are read and locked; what the rules already
-        # did is in the lead's state row, looked up by its unique index (a join would be planned
-        # on the statistics of a table that the first run fills)
+        # what the rules already did is in the lead's state row, looked up by its unique index
+        # (a join would be planned on the statistics of a table that the first run fills)
         state = "(SELECT st.%s FROM crm_sales_agent_lead_state st WHERE st.lead_id = l.id)"
         conditions, params = [], []
         if enabled["new_lead"]:
@@ -602,24 +586,7 @@ class CrmLead(models.Model):
                 " WHERE a.res_model = 'crm.lead' AND a.res_id = l.id))" % (state % "followup_date")
             )
             params.append(idle_before)
-        where = " OR ".join(conditions)
-        self.flush_model()
-        self.env["mail.activity"].flush_model()
-        context = {"day_cache": {}, "stage_config": {}}
-        auto_commit = self._sales_agent_auto_commit()
-        after_id = 0
-        while True:
-            lead_ids = self._sales_agent_lock_batch(after_id, config["batch_size"], where, params)
-            if not lead_ids:
-                break
-            after_id = lead_ids[-1]
-            leads = self.browse(lead_ids)
-            leads.fetch(LEAD_FIELDS)
-            leads._sales_agent_followup_batch(config, enabled, now, context)
-            if auto_commit:
-                # keep the activities of this batch and release its row locks
-                self.env.cr.commit()  # pylint: disable=invalid-commit
-            self.env.invalidate_all()
+        return " OR ".join(conditions), params
 
     def _sales_agent_followup_batch(self, config, enabled, now, context):
         recent = now - timedelta(days=RECENT_EVENT_DAYS)
@@ -813,43 +780,52 @@ class CrmLead(models.Model):
 
     @api.model
     def _cron_escalate(self):
-        """Assess risk and next action of open leads, escalate and auto-resolve, in batches."""
+        """Assess risk and next action of open leads, escalate and auto-resolve, in batches,
+        one company after the other with the settings of the leads' company."""
         if not self.env.context.get("lang"):
             return self._sales_agent_with_lang()._cron_escalate()
-        config = self._sales_agent_config()
-        escalate = config["escalation_enabled"]
-        if not (config["risk_enabled"] or escalate):
+        configs = {}
+        for company in self._sales_agent_companies():
+            config = self._sales_agent_config(company)
+            if config["risk_enabled"] or config["escalation_enabled"]:
+                configs[company] = config
+        if not configs:
             return
         auto_commit = self._sales_agent_auto_commit()
         self.flush_model()
-        if escalate:
+        if any(config["escalation_enabled"] for config in configs.values()):
             self._sales_agent_resolve_closed()
             if auto_commit:
                 # closed leads' escalations are resolved whatever happens to the batches
                 self.env.cr.commit()  # pylint: disable=invalid-commit
-        context = self._sales_agent_assess_context(config)
-        after_id = 0
-        while True:
-            lead_ids = self._sales_agent_lock_batch(after_id, config["batch_size"], "TRUE")
-            if not lead_ids:
-                break
-            after_id = lead_ids[-1]
-            leads = self.browse(lead_ids)
-            leads.fetch(LEAD_FIELDS)
-            assessments = leads._sales_agent_assess(config, context)
-            if config["risk_enabled"]:
-                leads._sales_agent_write_assessments(assessments, context["now"])
-            if escalate:
-                leads._sales_agent_escalate(assessments, config, context)
-            if auto_commit:
-                # keep this batch's risk, activities and escalations, release its row locks
-                self.env.cr.commit()  # pylint: disable=invalid-commit
-            self.env.invalidate_all()
+        context = self._sales_agent_assess_context()
+        for company, config in configs.items():
+            escalate = config["escalation_enabled"]
+            context["use_tone"] = bool(config["tone_analysis_enabled"] and config["risk_enabled"])
+            where = self._sales_agent_company_where(company, "TRUE")
+            after_id = 0
+            while True:
+                lead_ids = self._sales_agent_lock_batch(
+                    after_id, config["batch_size"], where, [company.id]
+                )
+                if not lead_ids:
+                    break
+                after_id = lead_ids[-1]
+                leads = self.browse(lead_ids)
+                leads.fetch(LEAD_FIELDS)
+                assessments = leads._sales_agent_assess(config, context)
+                if config["risk_enabled"]:
+                    leads._sales_agent_write_assessments(assessments, context["now"])
+                if escalate:
+                    leads._sales_agent_escalate(assessments, config, context)
+                if auto_commit:
+                    # keep this batch's risk, activities and escalations, release its row locks
+                    self.env.cr.commit()  # pylint: disable=invalid-commit
+                self.env.invalidate_all()
 
     @api.model
-    def _sales_agent_assess_context(self, config):
-        """Values shared by all batches of a run."""
-        use_tone = bool(config["tone_analysis_enabled"] and config["risk_enabled"])
+    def _sales_agent_assess_context(self):
+        """Values shared by all batches of a run (``use_tone`` is set per company)."""
         return {
             # ``_()`` takes the language from a local ``context`` dict before ``self.env.lang``
             # (one cache lookup per call, some 400,000 calls per run over 100,000 leads): the
@@ -858,18 +834,23 @@ class CrmLead(models.Model):
             "now": fields.Datetime.now(),
             "day_cache": {},
             "usual_days": self._sales_agent_stage_usual_days(),
-            "use_tone": use_tone,
+            "use_tone": False,
             "providers": {},  # company id -> has a provider
-            "managers": {},  # configured managers, default second-level manager per company
+            "managers": {},  # configured managers per company, default second-level manager
         }
 
     def _sales_agent_refresh(self):
-        """Risk and next action of these leads, now (used by the form's refresh button)."""
-        config = self._sales_agent_config()
-        context = self._sales_agent_assess_context(config)
+        """Risk and next action of these leads, now (used by the form's refresh button), with
+        the settings of each lead's company."""
+        context = self._sales_agent_assess_context()
         leads = self.sudo().filtered(lambda lead: lead.active)
-        assessments = leads._sales_agent_assess(config, context)
-        leads._sales_agent_write_assessments(assessments, context["now"])
+        for company, company_leads in leads.grouped(
+            lambda lead: lead.company_id or self.env.company
+        ).items():
+            config = self._sales_agent_config(company)
+            context["use_tone"] = bool(config["tone_analysis_enabled"] and config["risk_enabled"])
+            assessments = company_leads._sales_agent_assess(config, context)
+            company_leads._sales_agent_write_assessments(assessments, context["now"])
 
     def _sales_agent_assess(self, config, context):
         """Risk level, reasons, tone and next action of each lead of the batch.
@@ -1090,10 +1071,12 @@ class CrmLead(models.Model):
         }
 
     def _sales_agent_tones(self, interactions, context, states):
-        """Tone of the latest inbound messages not analysed yet, through the LLM; leads whose
-        company has no provider are skipped (tone stays unknown)."""
+        """Tone of the latest inbound messages not analysed yet, through the AI gateway
+        (purpose ``tone``), one batch of calls per company; leads whose company has no
+        provider are skipped (tone stays unknown)."""
         tones = {}
         service = self.env["llm.service"]
+        jobs_by_company = {}
         for lead in self:
             inbound = interactions[lead.id]["inbound"]
             if not inbound:
@@ -1111,17 +1094,20 @@ class CrmLead(models.Model):
             if not text:
                 continue
             text = text.replace("</message>", "<\\/message>")
-            answer = service.call_llm_with_failover(
-                [{"role": "user", "content": "<message>\n%s\n</message>" % text}],
-                system_prompt=TONE_PROMPT,
-                company=company,
-            )
-            if not answer["success"]:
-                continue
-            word = (answer["content"] or "").strip().lower()
-            tone = next((t for t, _label in TONES if word.startswith(t)), None)
-            if tone:
-                tones[lead.id] = tone
+            jobs_by_company.setdefault(company, {})[lead.id] = {
+                "messages": [{"role": "user", "content": "<message>\n%s\n</message>" % text}],
+                "system": TONE_PROMPT,
+                "record": lead,
+            }
+        for company, jobs in jobs_by_company.items():
+            answers = service._request_many("tone", jobs, company=company)
+            for lead_id, answer in answers.items():
+                if not answer["success"]:
+                    continue
+                word = (answer["content"] or "").strip().lower()
+                tone = next((t for t, _label in TONES if word.startswith(t)), None)
+                if tone:
+                    tones[lead_id] = tone
         return tones
 
     def _sales_agent_write_assessments(self, assessments, now):
@@ -1207,12 +1193,13 @@ class CrmLead(models.Model):
         self.ensure_one()
         Users = self.env["res.users"].sudo()
         company = self.company_id or self.env.company
-        if "configured" not in context["managers"]:
-            context["managers"]["configured"] = tuple(
+        # ``config`` is the settings of the lead's company (the crons go company by company)
+        if ("configured", company.id) not in context["managers"]:
+            context["managers"]["configured", company.id] = tuple(
                 Users.browse(config[key]).exists() if config[key] else Users
                 for key in ("escalation_manager_id", "escalation_level2_manager_id")
             )
-        first, second = context["managers"]["configured"]
+        first, second = context["managers"]["configured", company.id]
         first = first or self.team_id.user_id
         if not second:
             key = (company.id, first.id, self.user_id.id)

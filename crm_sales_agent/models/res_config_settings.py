@@ -1,134 +1,70 @@
-from odoo import _, api, fields, models
-from odoo.exceptions import ValidationError
-
-from .crm_lead import CONFIG_DEFAULTS, PARAM_PREFIX
+from odoo import fields, models
 
 
 class ResConfigSettings(models.TransientModel):
     _inherit = "res.config.settings"
 
-    # Follow-ups
-    sales_agent_followup_enabled = fields.Boolean(string="Inactivity Follow-ups", default=True)
-    sales_agent_followup_lead_days = fields.Integer(string="Leads: days without contact", default=3)
+    # every setting is a field of the company (res_company.py), shown here as Odoo does
+    sales_agent_followup_enabled = fields.Boolean(
+        related="company_id.sales_agent_followup_enabled", readonly=False
+    )
+    sales_agent_followup_lead_days = fields.Integer(
+        related="company_id.sales_agent_followup_lead_days", readonly=False
+    )
     sales_agent_followup_opportunity_days = fields.Integer(
-        string="Opportunities: days without contact", default=7
+        related="company_id.sales_agent_followup_opportunity_days", readonly=False
     )
     sales_agent_new_lead_call_enabled = fields.Boolean(
-        string="Call New Leads within 24 Hours", default=True
+        related="company_id.sales_agent_new_lead_call_enabled", readonly=False
     )
     sales_agent_stage_activities_enabled = fields.Boolean(
-        string="Activities on Stage Entry", default=True
+        related="company_id.sales_agent_stage_activities_enabled", readonly=False
     )
-    # Risk
-    sales_agent_risk_enabled = fields.Boolean(string="Risk and Next Action", default=True)
+    sales_agent_risk_enabled = fields.Boolean(
+        related="company_id.sales_agent_risk_enabled", readonly=False
+    )
     sales_agent_tone_analysis_enabled = fields.Boolean(
-        string="Tone of Inbound Messages (LLM)", default=True
+        related="company_id.sales_agent_tone_analysis_enabled", readonly=False
     )
     sales_agent_stuck_factor = fields.Float(
-        string="Stuck when over usual stage time x", default=1.5
+        related="company_id.sales_agent_stuck_factor", readonly=False
     )
-    sales_agent_high_score_threshold = fields.Float(string="High AI score from", default=70.0)
+    sales_agent_high_score_threshold = fields.Float(
+        related="company_id.sales_agent_high_score_threshold", readonly=False
+    )
     sales_agent_high_score_hours = fields.Integer(
-        string="High score: hours without contact", default=24
+        related="company_id.sales_agent_high_score_hours", readonly=False
     )
-    # Escalations
-    sales_agent_escalation_enabled = fields.Boolean(string="Escalations", default=True)
+    sales_agent_escalation_enabled = fields.Boolean(
+        related="company_id.sales_agent_escalation_enabled", readonly=False
+    )
     sales_agent_escalation_overdue_enabled = fields.Boolean(
-        string="Overdue follow-up", default=True
+        related="company_id.sales_agent_escalation_overdue_enabled", readonly=False
     )
     sales_agent_escalation_overdue_days = fields.Integer(
-        string="Overdue by more than (days)", default=3
+        related="company_id.sales_agent_escalation_overdue_days", readonly=False
     )
     sales_agent_escalation_high_value_enabled = fields.Boolean(
-        string="High-value deal at risk", default=True
+        related="company_id.sales_agent_escalation_high_value_enabled", readonly=False
     )
     sales_agent_escalation_high_value_amount = fields.Float(
-        string="Expected revenue from", default=50000.0
+        related="company_id.sales_agent_escalation_high_value_amount", readonly=False
     )
     sales_agent_escalation_high_score_enabled = fields.Boolean(
-        string="High AI score not contacted", default=True
+        related="company_id.sales_agent_escalation_high_score_enabled", readonly=False
     )
     sales_agent_escalation_level2_days = fields.Integer(
-        string="Second level after (days)", default=2
+        related="company_id.sales_agent_escalation_level2_days", readonly=False
     )
     sales_agent_escalation_cooldown_days = fields.Integer(
-        string="Re-escalate after (days)",
-        default=7,
-        help="A rule does not escalate a lead again this many days after it was resolved.",
+        related="company_id.sales_agent_escalation_cooldown_days", readonly=False
     )
     sales_agent_escalation_manager_id = fields.Many2one(
-        "res.users",
-        string="Escalation Manager",
-        domain="[('share', '=', False)]",
-        help="Receives first-level escalations instead of the team leader.",
+        related="company_id.sales_agent_escalation_manager_id", readonly=False
     )
     sales_agent_escalation_level2_manager_id = fields.Many2one(
-        "res.users",
-        string="Second-level Manager",
-        domain="[('share', '=', False)]",
-        help="Receives second-level escalations. Empty: the first sales administrator of the "
-        "company who is not the first-level recipient.",
+        related="company_id.sales_agent_escalation_level2_manager_id", readonly=False
     )
-    sales_agent_batch_size = fields.Integer(string="Cron Batch Size", default=500)
-
-    @api.constrains(
-        "sales_agent_followup_lead_days",
-        "sales_agent_followup_opportunity_days",
-        "sales_agent_high_score_hours",
-        "sales_agent_escalation_overdue_days",
-        "sales_agent_escalation_level2_days",
-        "sales_agent_escalation_cooldown_days",
-        "sales_agent_batch_size",
-        "sales_agent_stuck_factor",
+    sales_agent_batch_size = fields.Integer(
+        related="company_id.sales_agent_batch_size", readonly=False
     )
-    def _check_sales_agent_settings(self):
-        for settings in self:
-            if (
-                min(
-                    settings.sales_agent_followup_lead_days,
-                    settings.sales_agent_followup_opportunity_days,
-                    settings.sales_agent_escalation_level2_days,
-                )
-                < 1
-            ):
-                raise ValidationError(_("Sales agent delays must be at least one day."))
-            if (
-                min(
-                    settings.sales_agent_high_score_hours,
-                    settings.sales_agent_escalation_overdue_days,
-                    settings.sales_agent_escalation_cooldown_days,
-                )
-                < 0
-            ):
-                raise ValidationError(_("Sales agent thresholds cannot be negative."))
-            if not 1 <= settings.sales_agent_batch_size <= 10000:
-                raise ValidationError(_("The sales agent batch size must be between 1 and 10000."))
-            if settings.sales_agent_stuck_factor < 1:
-                raise ValidationError(_("The stuck factor must be at least 1."))
-
-    # Stored as ir.config_parameter by hand: the standard ``config_parameter`` deletes the
-    # parameter when a value is False or 0, which would bring back a default of True and make
-    # an automation impossible to switch off.
-
-    @api.model
-    def get_values(self):
-        res = super().get_values()
-        config = self.env["crm.lead"]._sales_agent_config()
-        for key in CONFIG_DEFAULTS:
-            name = "sales_agent_" + key
-            value = config[key]
-            if self._fields[name].type == "many2one":
-                value = self.env["res.users"].sudo().browse(value).exists().id if value else False
-            res[name] = value
-        return res
-
-    def set_values(self):
-        super().set_values()
-        set_param = self.env["ir.config_parameter"].sudo().set_param
-        current = self.env["crm.lead"]._sales_agent_config()
-        for key in CONFIG_DEFAULTS:
-            value = self["sales_agent_" + key]
-            if isinstance(value, models.BaseModel):
-                value = value.id or 0
-            if value != current[key]:
-                set_param(PARAM_PREFIX + key, str(value))

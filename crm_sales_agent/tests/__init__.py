@@ -3,3 +3,4 @@ from . import test_escalation
 from . import test_drafting
 from . import test_security
 from . import test_performance
+from . import test_settings

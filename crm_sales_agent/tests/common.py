@@ -89,10 +89,12 @@ class SalesAgentCommon(TestCrmCommon):
         cls.Lead = cls.env["crm.lead"]
 
     @classmethod
-    def _set_config(cls, **values):
-        set_param = cls.env["ir.config_parameter"].sudo().set_param
-        for key, value in values.items():
-            set_param("crm_sales_agent." + key, str(value))
+    def _set_config(cls, company=None, **values):
+        """Write sales agent settings (``followup_enabled=False``...) on ``company`` (default:
+        the current company)."""
+        (company or cls.env.company).sudo().write(
+            {"sales_agent_" + key: value for key, value in values.items()}
+        )
 
     def _lead(self, age_days=0, stage_age_days=None, **vals):
         """An open lead created ``age_days`` ago (frozen clock), salesperson user_sales_salesman."""
