@@ -156,3 +156,53 @@ def test_backoff_grows_with_jitter():
     delays = [transport.backoff_delay(n, rand=lambda: 1.0) for n in range(6)]
     assert delays == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]
     assert transport.backoff_delay(2, rand=lambda: 0.0) == 1.0
+
+
+def test_error_never_echoes_the_answer_but_detail_keeps_it(server_factory):
+    server = server_factory([(400, {}, {"error": {"message": "model foo-123 not found"}})])
+    result = transport.execute(request(server.url))
+    assert result["error_kind"] == "refused"
+    assert "foo-123" not in result["error"] and "HTTP 400" in result["error"]
+    assert "foo-123" in result["detail"]
+
+
+def test_redirects_are_not_followed(server_factory):
+    target = server_factory([OK])
+    server = server_factory([(307, {"Location": target.url}, b"")])
+    result = transport.execute(request(server.url, max_retries=3))
+    assert not result["success"] and "redirect" in result["error"]
+    assert len(server.hits) == 1 and target.hits == []
+
+
+class Gate:
+    def __init__(self, allowed):
+        self.allowed = allowed
+        self.released = []
+
+    def acquire(self, request):
+        if self.allowed <= 0:
+            return "budget used up"
+        self.allowed -= 1
+        return None
+
+    def release(self, request, tokens_in, tokens_out):
+        self.released.append(tokens_in + tokens_out)
+
+
+def test_the_gate_is_asked_before_every_attempt(server_factory):
+    server = server_factory([(500, {}, {}), (500, {}, {}), OK])
+    gate = Gate(allowed=2)
+    result = transport.execute(request(server.url, max_retries=5), sleep=lambda s: None, gate=gate)
+    assert result["error_kind"] == transport.ERR_BUDGET
+    assert result["error"] == "budget used up"
+    assert len(server.hits) == 2 and result["attempts"] == 2
+    assert gate.released == [0, 0]
+
+
+def test_a_budget_refusal_stops_the_failover(server_factory):
+    first, second = server_factory([OK]), server_factory([OK])
+    result = transport.execute_with_failover(
+        [request(first.url), request(second.url)], gate=Gate(allowed=0)
+    )
+    assert result["error_kind"] == transport.ERR_BUDGET and result["tried"] == []
+    assert first.hits == [] and second.hits == []

@@ -89,6 +89,24 @@ class CrmSalesAgentDraft(models.TransientModel):
     is_email = fields.Boolean(compute="_compute_kind_flags")
     can_post_note = fields.Boolean(compute="_compute_kind_flags")
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        drafts = super().create(vals_list)
+        drafts._check_lead_access()
+        return drafts
+
+    def write(self, vals):
+        res = super().write(vals)
+        if "lead_id" in vals:
+            self._check_lead_access()
+        return res
+
+    def _check_lead_access(self):
+        """A draft only on a lead the user may read (its name and data would show here)."""
+        leads = self.lead_id
+        leads.check_access_rights("read")
+        leads.check_access_rule("read")
+
     @api.depends("lead_id")
     def _compute_lang(self):
         installed = {code for code, _name in self.env["res.lang"].get_installed()}
@@ -128,8 +146,9 @@ class CrmSalesAgentDraft(models.TransientModel):
         self.lead_id.check_access_rule("read")
         context = self._draft_context()
         lead = self.lead_id
-        result = self.env["llm.service"].call_llm_with_failover(
-            *self._draft_messages(context), company=lead.company_id or None
+        messages, system = self._draft_messages(context)
+        result = self.env["llm.service"]._request(
+            "drafting", messages, system_prompt=system, record=lead
         )
         content = (result.get("content") or "").strip() if result["success"] else ""
         if content:
@@ -234,18 +253,23 @@ class CrmSalesAgentDraft(models.TransientModel):
                 "suggested_next_action": lead.sales_agent_next_action or "",
             }
         )
+        domain = [
+            ("model", "=", "crm.lead"),
+            ("res_id", "=", lead.id),
+            ("message_type", "in", ("email", "comment")),
+        ]
+        if not config["send_internal_notes"]:
+            # internal notes never leave Odoo unless the company allows it
+            domain += [
+                ("is_internal", "=", False),
+                "|",
+                ("subtype_id", "=", False),
+                ("subtype_id.internal", "=", False),
+            ]
         messages = (
             self.env["mail.message"]
             .sudo()
-            .search(
-                [
-                    ("model", "=", "crm.lead"),
-                    ("res_id", "=", lead.id),
-                    ("message_type", "in", ("email", "comment")),
-                ],
-                order="date desc, id desc",
-                limit=MAX_MESSAGES,
-            )
+            .search(domain, order="date desc, id desc", limit=MAX_MESSAGES)
         )
         data["recent_messages"] = [
             {

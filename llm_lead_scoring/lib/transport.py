@@ -31,6 +31,9 @@ ERR_TIMEOUT = "timeout"
 ERR_CONNECTION = "connection"
 ERR_SERVER = "server"
 ERR_INVALID = "invalid_answer"
+ERR_BUDGET = "budget"  # refused before any HTTP: the company's AI budget is used up
+
+RETRYABLE_KINDS = frozenset({ERR_RATE_LIMITED, ERR_SERVER, ERR_TIMEOUT, ERR_CONNECTION})
 
 _local = threading.local()
 
@@ -100,12 +103,17 @@ def _session():
     return session
 
 
-def execute(request, sleep=time.sleep):
+def execute(request, sleep=time.sleep, gate=None):
     """POST ``request`` with retries; never raises for network or provider errors.
+
+    Redirects are not followed. ``error`` never contains the provider's answer (it may be
+    shown to any user); ``detail`` has an excerpt of it, for managers.
 
     :param dict request: url, headers, payload, timeout, max_retries, provider_type,
         provider_id, provider_name, retry_after_cap (optional)
-    :return dict: success, content, error, error_kind, status_code, latency_ms,
+    :param gate: asked before every HTTP attempt (``acquire(request)`` returns a refusal
+        text or None) and told after it (``release(request, tokens_in, tokens_out)``)
+    :return dict: success, content, error, detail, error_kind, status_code, latency_ms,
         tokens_in, tokens_out, attempts, provider_id, provider_name
     """
     max_retries = max(int(request.get("max_retries") or 0), 0)
@@ -114,6 +122,7 @@ def execute(request, sleep=time.sleep):
         "success": False,
         "content": None,
         "error": None,
+        "detail": None,
         "error_kind": None,
         "status_code": None,
         "latency_ms": 0,
@@ -127,6 +136,10 @@ def execute(request, sleep=time.sleep):
     started = time.monotonic()
     attempt = 0
     while True:
+        refusal = gate.acquire(request) if gate else None
+        if refusal:
+            result.update(error=refusal, error_kind=ERR_BUDGET)
+            break
         result["attempts"] = attempt + 1
         wait = None
         try:
@@ -135,6 +148,7 @@ def execute(request, sleep=time.sleep):
                 json=request["payload"],
                 headers=request["headers"],
                 timeout=request.get("timeout") or 60,
+                allow_redirects=False,
             )
         except requests.Timeout:
             result.update(error="The provider did not answer in time.", error_kind=ERR_TIMEOUT)
@@ -147,37 +161,41 @@ def execute(request, sleep=time.sleep):
             result["status_code"] = response.status_code
             if 200 <= response.status_code < 300:
                 _read_success(request, response, result)
-                break
-            if not is_retryable_status(response.status_code):
+            elif 300 <= response.status_code < 400:
+                result.update(
+                    error="The provider answered with a redirect (HTTP %s), which is not "
+                    "followed: check the base URL." % response.status_code,
+                    error_kind=ERR_REFUSED,
+                )
+            elif not is_retryable_status(response.status_code):
+                kind, error = ERR_REFUSED, "The provider refused the request (HTTP %s)."
                 if response.status_code == 401:
-                    result.update(
-                        error="The provider rejected the API key (HTTP 401).",
-                        error_kind=ERR_AUTH,
-                    )
+                    kind, error = ERR_AUTH, "The provider rejected the API key (HTTP %s)."
                 elif response.status_code == 403:
-                    result.update(
-                        error="The provider refused access (HTTP 403): %s"
-                        % _error_message(response),
-                        error_kind=ERR_AUTH,
+                    kind, error = ERR_AUTH, "The provider refused access (HTTP %s)."
+                result.update(
+                    error=error % response.status_code,
+                    detail=_error_message(response),
+                    error_kind=kind,
+                )
+            else:
+                kind = ERR_RATE_LIMITED if response.status_code == 429 else ERR_SERVER
+                result.update(
+                    error="The provider answered HTTP %s." % response.status_code,
+                    detail=_error_message(response),
+                    error_kind=kind,
+                )
+                wait = parse_retry_after(response.headers)
+                if wait is not None and wait > cap:
+                    result["error"] += " It asked to wait %.0f s, over the %.0f s cap." % (
+                        wait,
+                        cap,
                     )
-                else:
-                    result.update(
-                        error="The provider refused the request (HTTP %s): %s"
-                        % (response.status_code, _error_message(response)),
-                        error_kind=ERR_REFUSED,
-                    )
-                break
-            kind = ERR_RATE_LIMITED if response.status_code == 429 else ERR_SERVER
-            result.update(
-                error="The provider answered HTTP %s: %s"
-                % (response.status_code, _error_message(response)),
-                error_kind=kind,
-            )
-            wait = parse_retry_after(response.headers)
-            if wait is not None and wait > cap:
-                result["error"] += " (asked to wait %.0f s, over the %.0f s cap)" % (wait, cap)
-                break
-        if attempt >= max_retries:
+                    wait = -1  # give up
+        if gate:
+            gate.release(request, result["tokens_in"], result["tokens_out"])
+        retryable = result["error_kind"] in RETRYABLE_KINDS
+        if result["success"] or not retryable or wait == -1 or attempt >= max_retries:
             break
         sleep(wait if wait is not None else backoff_delay(attempt))
         attempt += 1
@@ -219,15 +237,18 @@ def _read_success(request, response, result):
     )
 
 
-def execute_with_failover(requests_in_order, sleep=time.sleep):
+def execute_with_failover(requests_in_order, sleep=time.sleep, gate=None):
     """Try each provider's request in turn; return the first success or the last failure.
+    A budget refusal stops the failover (the budget is the company's, not the provider's).
 
     The result carries ``tried``: the providers tried, with their error.
     """
     tried = []
     result = None
     for request in requests_in_order:
-        result = execute(request, sleep=sleep)
+        result = execute(request, sleep=sleep, gate=gate)
+        if result["error_kind"] == ERR_BUDGET and not result["attempts"]:
+            break
         tried.append(
             {
                 "provider_id": result["provider_id"],
@@ -235,7 +256,9 @@ def execute_with_failover(requests_in_order, sleep=time.sleep):
                 "model": result["model"],
                 "success": result["success"],
                 "error": result["error"],
+                "detail": result["detail"],
                 "error_kind": result["error_kind"],
+                "attempts": result["attempts"],
                 "tokens_in": result["tokens_in"],
                 "tokens_out": result["tokens_out"],
                 "latency_ms": result["latency_ms"],
@@ -248,6 +271,7 @@ def execute_with_failover(requests_in_order, sleep=time.sleep):
             "success": False,
             "content": None,
             "error": "No LLM provider is configured.",
+            "detail": None,
             "error_kind": None,
             "provider_id": None,
             "provider": None,

@@ -2,11 +2,13 @@ import logging
 import threading
 import time
 from datetime import timedelta
+from email.utils import getaddresses
 
 import psycopg2
 from markupsafe import Markup, escape
 
 from odoo import _, api, fields, models
+from odoo.tools import SQL
 
 from .llm_scoring_model import score_band
 
@@ -31,6 +33,12 @@ RETRY_BASE_MINUTES = 5
 RETRY_MAX_MINUTES = 6 * 60
 CRON_TIME_BUDGET = 240  # seconds of work per cron run; the cron re-triggers itself for the rest
 TREND_EPSILON = 1.0
+# a lead whose data changed is scored again from scratch, at once
+REQUEUE_VALUES = {
+    "ai_enrichment_status": "pending",
+    "ai_enrichment_attempts": 0,
+    "ai_next_retry_date": False,
+}
 SCORE_FIELDS = (
     "ai_probability_score",
     "ai_completeness_score",
@@ -164,15 +172,11 @@ class CrmLead(models.Model):
         )
         if to_queue == self:
             # same UPDATE statement: no query added
-            res = super().write(
-                dict(vals, ai_enrichment_status="pending", ai_enrichment_attempts=0)
-            )
+            res = super().write(dict(vals, **REQUEUE_VALUES))
         else:
             res = super().write(vals)
             if to_queue:
-                super(CrmLead, to_queue).write(
-                    {"ai_enrichment_status": "pending", "ai_enrichment_attempts": 0}
-                )
+                super(CrmLead, to_queue).write(REQUEUE_VALUES)
         if to_queue:
             self._ai_trigger_cron_on_commit()
         return res
@@ -231,13 +235,7 @@ class CrmLead(models.Model):
         self.check_access_rights("write")
         self.check_access_rule("write")
         leads = self.filtered(lambda lead: lead.ai_enrichment_status != "processing")
-        super(CrmLead, leads).write(
-            {
-                "ai_enrichment_status": "pending",
-                "ai_enrichment_attempts": 0,
-                "ai_next_retry_date": False,
-            }
-        )
+        super(CrmLead, leads).write(REQUEUE_VALUES)
         self._ai_trigger_cron_on_commit()
         return {
             "type": "ir.actions.client",
@@ -253,20 +251,73 @@ class CrmLead(models.Model):
             },
         }
 
+    def action_ai_research(self):
+        """What the lead's own data says about the customer company, through the LLM
+        (setting "Customer Research"); shown to the user, nothing is stored."""
+        self.ensure_one()
+        self.check_access_rights("read")
+        self.check_access_rule("read")
+        result = self.env["llm.service"]._research(self)
+        params = {
+            "type": "info" if result["success"] else "warning",
+            "title": _("Customer research") if result["success"] else _("No research"),
+            "message": result["content"] if result["success"] else result["error"],
+            "sticky": True,
+        }
+        return {"type": "ir.actions.client", "tag": "display_notification", "params": params}
+
+    # ------------------------------------------------------------
+    # BUSINESS: privacy
+    # ------------------------------------------------------------
+
+    def _ai_personal_names(self):
+        """{lead id: names of people} that the privacy setting hides in any text about the
+        lead: its contact, the customer's people and the outside authors of its chatter.
+        A constant number of queries for any number of leads."""
+        names = {lead.id: set() for lead in self}
+        for lead in self.sudo():
+            found = names[lead.id]
+            found.add(lead.contact_name)
+            found.update(name for name, _email in getaddresses([lead.email_from or ""]))
+            partner = lead.partner_id
+            if partner and not partner.is_company:
+                found.add(partner.name)
+            found.update(partner.commercial_partner_id.child_ids.mapped("name"))
+        messages = (
+            self.env["mail.message"]
+            .sudo()
+            .search_fetch(
+                [
+                    ("model", "=", self._name),
+                    ("res_id", "in", self.ids),
+                    ("author_id", "!=", False),
+                    "|",
+                    ("author_id.user_ids", "=", False),
+                    ("author_id.user_ids.share", "=", True),
+                ],
+                ["res_id", "author_id", "email_from"],
+            )
+        )
+        for message in messages:
+            found = names[message.res_id]
+            if not message.author_id.is_company:
+                found.add(message.author_id.name)
+            found.update(name for name, _email in getaddresses([message.email_from or ""]))
+        return {lead_id: sorted(n for n in found if n) for lead_id, found in names.items()}
+
     # ------------------------------------------------------------
     # BUSINESS: background enrichment
     # ------------------------------------------------------------
 
     @api.model
     def _cron_enrich_leads(self, time_budget=CRON_TIME_BUDGET):
-        """Score the backlog in batches; several workers can run it at once.
+        """Score the backlog in batches, company by company with each one's settings;
+        several workers can run it at once.
 
         Each batch is locked with FOR UPDATE SKIP LOCKED, marked processing and committed,
-        scored (HTTP in worker threads), written and committed.
+        scored (HTTP in worker threads, no row lock held), written and committed. A company
+        whose AI budget is used up stops here; the cron comes back when the window ends.
         """
-        config = self.env["llm.service"]._get_config()
-        if not config["auto_enrich_enabled"]:
-            return
         started = time.monotonic()
         # same guard as crm's PLS: never commit inside a test transaction
         auto_commit = not (
@@ -276,25 +327,40 @@ class CrmLead(models.Model):
         self._ai_requeue_stuck()
         if auto_commit:
             self._ai_commit()  # the re-queued leads are visible to the other workers
-        while True:
-            leads = self._ai_lock_batch(
-                config["batch_size"], config["max_attempts"], retry_on_conflict=auto_commit
-            )
-            if not leads:
-                break
-            super(CrmLead, leads).write(
-                {"ai_enrichment_status": "processing", "ai_processing_since": fields.Datetime.now()}
-            )
-            if auto_commit:
-                # release the row locks: the leads are marked processing, no other worker takes them
-                self._ai_commit()
-            self._ai_enrich(leads)
-            if auto_commit:
-                # one batch done: keep its results even if a later batch fails
-                self._ai_commit()
-            if time.monotonic() - started > time_budget:
-                self.env.ref("llm_lead_scoring.ir_cron_llm_lead_scoring_enrich")._trigger()
-                break
+        cron = self.env.ref("llm_lead_scoring.ir_cron_llm_lead_scoring_enrich")
+        for company in self.env["res.company"].sudo().search([]):
+            config = self.env["llm.service"]._get_config(company)
+            if not config["auto_enrich_enabled"]:
+                continue
+            while True:
+                leads = self._ai_lock_batch(
+                    company,
+                    config["batch_size"],
+                    config["max_attempts"],
+                    retry_on_conflict=auto_commit,
+                )
+                if not leads:
+                    break
+                super(CrmLead, leads).write(
+                    {
+                        "ai_enrichment_status": "processing",
+                        "ai_processing_since": fields.Datetime.now(),
+                    }
+                )
+                if auto_commit:
+                    # release the row locks: marked processing, no other worker takes them
+                    self._ai_commit()
+                outcomes = self._ai_enrich(leads)
+                if auto_commit:
+                    # one batch done: keep its results even if a later batch fails
+                    self._ai_commit()
+                deferred = [o["deferred_until"] for o in outcomes.values() if o["deferred_until"]]
+                if deferred:
+                    cron._trigger(at=min(deferred))
+                    break  # the company's AI budget is used up: the rest waits, untouched
+                if time.monotonic() - started > time_budget:
+                    cron._trigger()
+                    return
 
     @api.model
     def _ai_commit_if_allowed(self):
@@ -315,8 +381,9 @@ class CrmLead(models.Model):
         self.env.cr.commit()  # pylint: disable=invalid-commit
 
     @api.model
-    def _ai_lock_batch(self, batch_size, max_attempts, retry_on_conflict=False):
-        """Lock the next batch of the backlog, skipping rows another worker holds."""
+    def _ai_lock_batch(self, company, batch_size, max_attempts, retry_on_conflict=False):
+        """Lock the next batch of ``company``'s backlog (leads without a company go with the
+        current company), skipping rows another worker holds."""
         self.flush_model(
             ["ai_enrichment_status", "ai_enrichment_attempts", "ai_next_retry_date", "active"]
         )
@@ -324,16 +391,23 @@ class CrmLead(models.Model):
             try:
                 with self.env.cr.savepoint(flush=False):
                     self.env.cr.execute(
-                        """SELECT id FROM crm_lead
-                            WHERE active
-                              AND (ai_enrichment_status = 'pending'
-                                   OR (ai_enrichment_status = 'failed'
-                                       AND ai_enrichment_attempts < %s
-                                       AND COALESCE(ai_next_retry_date, '1970-01-01') <= %s))
-                         ORDER BY ai_enrichment_status = 'failed', id
-                            LIMIT %s
-                              FOR UPDATE SKIP LOCKED""",
-                        [max_attempts, fields.Datetime.now(), batch_size],
+                        SQL(
+                            """SELECT id FROM crm_lead
+                                WHERE active
+                                  AND (company_id = %s OR (company_id IS NULL AND %s))
+                                  AND COALESCE(ai_next_retry_date, '1970-01-01') <= %s
+                                  AND (ai_enrichment_status = 'pending'
+                                       OR (ai_enrichment_status = 'failed'
+                                           AND ai_enrichment_attempts < %s))
+                             ORDER BY ai_enrichment_status = 'failed', id
+                                LIMIT %s
+                                  FOR UPDATE SKIP LOCKED""",
+                            company.id,
+                            company == self.env.company,
+                            fields.Datetime.now(),
+                            max_attempts,
+                            batch_size,
+                        )
                     )
                     return self.browse([row[0] for row in self.env.cr.fetchall()])
             except psycopg2.errors.SerializationFailure:
@@ -372,7 +446,7 @@ class CrmLead(models.Model):
         Model = self.env["llm.scoring.model"].sudo()
         labels = Model._value_labels([p["factors"] for p in learned.values()])
         now = fields.Datetime.now()
-        max_attempts = self.env["llm.service"]._get_config()["max_attempts"]
+        max_attempts = {}
         history_vals, notes = [], {}
         for lead in leads:
             outcome = outcomes[lead.id]
@@ -408,7 +482,19 @@ class CrmLead(models.Model):
                     ai_risks="\n".join(analysis["risks"]),
                     ai_next_action=analysis["next_action"],
                 )
-            if outcome["failed"]:
+            company = lead.company_id or self.env.company
+            if company.id not in max_attempts:
+                max_attempts[company.id] = company.sudo().llm_max_attempts
+            if outcome["deferred_until"]:
+                # the company's AI budget is used up: rules for now, the LLM after the window
+                vals.update(
+                    ai_enrichment_status="pending",
+                    ai_enrichment_error=_(
+                        "%(reason)s Scored by rules for now.", reason=outcome["error"]
+                    ),
+                    ai_next_retry_date=outcome["deferred_until"],
+                )
+            elif outcome["failed"]:
                 attempts = lead.ai_enrichment_attempts + 1
                 delay = min(RETRY_BASE_MINUTES * 2 ** (attempts - 1), RETRY_MAX_MINUTES)
                 vals.update(
@@ -416,7 +502,7 @@ class CrmLead(models.Model):
                     ai_enrichment_error=outcome["error"],
                     ai_enrichment_attempts=attempts,
                     ai_next_retry_date=now + timedelta(minutes=delay)
-                    if attempts < max_attempts
+                    if attempts < max_attempts[company.id]
                     else False,
                 )
             else:

@@ -1,9 +1,7 @@
 import logging
 
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError, ValidationError
-
-from ..lib import answers
+from odoo.exceptions import ValidationError
 
 _logger = logging.getLogger(__name__)
 
@@ -24,12 +22,13 @@ ANTHROPIC_VERSION = "2023-06-01"
 
 class LlmProvider(models.Model):
     _name = "llm.provider"
+    _inherit = ["mail.thread", "mail.activity.mixin"]
     _description = "LLM Provider"
     _order = "is_default desc, sequence, id"
     _check_company_auto = True
 
     # Identity
-    name = fields.Char(required=True)
+    name = fields.Char(required=True, tracking=True)
     provider_type = fields.Selection(
         [
             ("openai", "OpenAI"),
@@ -40,12 +39,14 @@ class LlmProvider(models.Model):
         string="Type",
         required=True,
         default="openai_compatible",
+        tracking=True,
     )
     base_url = fields.Char(
         string="Base URL",
         compute="_compute_base_url",
         store=True,
         readonly=False,
+        tracking=True,
         help="Root of the API, e.g. http://localhost:11434/v1 for Ollama.",
     )
     api_key = fields.Char(
@@ -56,7 +57,7 @@ class LlmProvider(models.Model):
         help="Readable and writable by CRM managers only. Never logged.",
     )
     model_name = fields.Char(
-        string="Model", compute="_compute_model_name", store=True, readonly=False
+        string="Model", compute="_compute_model_name", store=True, readonly=False, tracking=True
     )
     # Behaviour
     temperature = fields.Float(default=0.2)
@@ -64,24 +65,30 @@ class LlmProvider(models.Model):
     timeout = fields.Integer(string="Timeout (s)", default=60)
     max_retries = fields.Integer(string="Max Retries", default=2)
     sequence = fields.Integer(default=10)
-    is_default = fields.Boolean(string="Default", copy=False)
-    active = fields.Boolean(default=True)
+    is_default = fields.Boolean(string="Default", copy=False, tracking=True)
+    active = fields.Boolean(default=True, tracking=True)
     company_id = fields.Many2one(
         "res.company", string="Company", default=lambda self: self.env.company, index=True
     )
-    # Usage (aggregated from llm.provider.usage: append-only, so concurrent workers never conflict)
-    usage_ids = fields.One2many("llm.provider.usage", "provider_id", string="Usage Log")
-    request_count = fields.Integer(string="Requests", compute="_compute_usage_stats")
+    # Prices, for the running cost and the monthly cost cap of the companies
+    price_input = fields.Float(
+        string="Price per 1M Input Tokens", digits=(16, 4), help="0 for a local server."
+    )
+    price_output = fields.Float(string="Price per 1M Output Tokens", digits=(16, 4))
+    # Usage, computed from the AI call log since the last reset
+    usage_reset_date = fields.Datetime(string="Usage Counted Since", readonly=True, copy=False)
+    request_count = fields.Integer(string="Calls", compute="_compute_usage_stats")
     failure_count = fields.Integer(string="Failures", compute="_compute_usage_stats")
     invalid_answer_count = fields.Integer(string="Invalid Answers", compute="_compute_usage_stats")
     tokens_in = fields.Integer(string="Tokens In", compute="_compute_usage_stats")
     tokens_out = fields.Integer(string="Tokens Out", compute="_compute_usage_stats")
-    cost_per_1k_tokens = fields.Float(
-        string="Cost per 1k Tokens", digits=(16, 6), help="Optional, to follow the running cost."
-    )
     total_cost = fields.Float(string="Running Cost", compute="_compute_usage_stats", digits=(16, 4))
     avg_latency_ms = fields.Integer(string="Average Latency (ms)", compute="_compute_usage_stats")
-    success_rate = fields.Float(string="Success Rate (%)", compute="_compute_usage_stats")
+    success_rate = fields.Float(
+        string="Usable Answers (%)",
+        compute="_compute_usage_stats",
+        help="Calls whose answer was usable, out of all calls.",
+    )
     last_used = fields.Datetime(compute="_compute_usage_stats")
     last_error = fields.Char(compute="_compute_usage_stats")
 
@@ -104,47 +111,59 @@ class LlmProvider(models.Model):
             if not provider.model_name or provider.model_name in DEFAULT_MODELS.values():
                 provider.model_name = DEFAULT_MODELS.get(provider.provider_type)
 
-    @api.depends("usage_ids", "cost_per_1k_tokens")
+    @api.depends("usage_reset_date")
     def _compute_usage_stats(self):
-        Usage = self.env["llm.provider.usage"].sudo()
-        domain = [("provider_id", "in", self.ids)]
+        Log = self.env["llm.call.log"].sudo()
+        domain = self._usage_domain()
         totals = {
-            provider.id: values
-            for provider, *values in Usage._read_group(
+            (provider.id, outcome): values
+            for provider, outcome, *values in Log._read_group(
                 domain,
-                ["provider_id"],
-                [
-                    "requests:sum",
-                    "failures:sum",
-                    "invalid_answers:sum",
-                    "tokens_in:sum",
-                    "tokens_out:sum",
-                    "latency_ms:sum",
-                    "date:max",
-                ],
+                ["provider_id", "outcome"],
+                ["__count", "tokens_in:sum", "tokens_out:sum", "cost:sum", "latency_ms:sum"],
+            )
+        }
+        last = {
+            provider.id: (date, log_id)
+            for provider, date, log_id in Log._read_group(
+                domain, ["provider_id"], ["date:max", "id:max"]
             )
         }
         last_errors = {
-            provider.id: Usage.browse(usage_id).last_error
-            for provider, usage_id in Usage._read_group(
-                domain + [("last_error", "!=", False)], ["provider_id"], ["id:max"]
+            provider.id: Log.browse(log_id).error
+            for provider, log_id in Log._read_group(
+                domain + [("outcome", "!=", "ok")], ["provider_id"], ["id:max"]
             )
         }
         for provider in self:
-            requests, failures, invalid, tokens_in, tokens_out, latency, last = totals.get(
-                provider.id, (0, 0, 0, 0, 0, 0, False)
-            )
-            ok = requests - failures
-            provider.request_count = requests
-            provider.failure_count = failures
-            provider.invalid_answer_count = invalid
-            provider.tokens_in = tokens_in
-            provider.tokens_out = tokens_out
-            provider.avg_latency_ms = latency // ok if ok > 0 else 0
-            provider.success_rate = 100.0 * ok / requests if requests else 0.0
-            provider.total_cost = (tokens_in + tokens_out) / 1000.0 * provider.cost_per_1k_tokens
-            provider.last_used = last
+            rows = {
+                outcome: totals.get((provider.id, outcome), (0, 0, 0, 0.0, 0))
+                for outcome in ("ok", "invalid", "error")
+            }
+            calls = sum(row[0] for row in rows.values())
+            ok_calls = rows["ok"][0]
+            provider.request_count = calls
+            provider.failure_count = calls - ok_calls
+            provider.invalid_answer_count = rows["invalid"][0]
+            provider.tokens_in = sum(row[1] for row in rows.values())
+            provider.tokens_out = sum(row[2] for row in rows.values())
+            provider.total_cost = sum(row[3] for row in rows.values())
+            provider.avg_latency_ms = rows["ok"][4] // ok_calls if ok_calls else 0
+            provider.success_rate = 100.0 * ok_calls / calls if calls else 0.0
+            provider.last_used = last.get(provider.id, (False,))[0]
             provider.last_error = last_errors.get(provider.id, False)
+
+    def _usage_domain(self):
+        """Log rows counted in these providers' usage: those since each one's reset."""
+        domains = []
+        for provider in self.filtered("id"):
+            domain = [("provider_id", "=", provider.id)]
+            if provider.usage_reset_date:
+                domain = ["&", ("date", ">=", provider.usage_reset_date)] + domain
+            domains.append(domain)
+        if not domains:
+            return [("id", "=", 0)]
+        return ["|"] * (len(domains) - 1) + [term for d in domains for term in d]
 
     @api.constrains("temperature", "max_tokens", "timeout", "max_retries")
     def _check_ranges(self):
@@ -211,9 +230,14 @@ class LlmProvider(models.Model):
     # ------------------------------------------------------------
 
     def action_test_connection(self):
+        """Send one short request through the gateway and say what came back (managers)."""
         self.ensure_one()
-        result = self.env["llm.service"].call_llm(
-            [{"role": "user", "content": "Reply with the single word: OK"}], provider=self
+        self.env["llm.service"]._check_manager()
+        result = self.env["llm.service"]._request(
+            "test",
+            [{"role": "user", "content": "Reply with the single word: OK"}],
+            provider=self,
+            company=self.company_id or None,
         )
         if result["success"]:
             notification = {
@@ -233,27 +257,32 @@ class LlmProvider(models.Model):
         return {"type": "ir.actions.client", "tag": "display_notification", "params": notification}
 
     def action_reset_usage(self):
-        self.usage_ids.sudo().unlink()
+        """Count the usage from now on (managers); the AI call log itself is kept."""
+        self.env["llm.service"]._check_manager()
+        self.write({"usage_reset_date": fields.Datetime.now()})
+
+    def action_view_calls(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "llm_lead_scoring.llm_call_log_action"
+        )
+        action["domain"] = [("provider_id", "=", self.id)]
+        action["context"] = {}
+        return action
 
     # ------------------------------------------------------------
-    # BUSINESS
+    # BUSINESS (private: the gateway, llm.service, is the only caller)
     # ------------------------------------------------------------
 
-    @api.model
-    def get_default_provider(self, company=None):
-        """The company's default provider, else its first active one by sequence."""
-        providers = self.browse(self.env["llm.service"]._provider_ids(company))
-        return providers[:1]
-
-    def get_api_url(self):
+    def _api_url(self):
         self.ensure_one()
         base = (self.base_url or DEFAULT_BASE_URLS.get(self.provider_type) or "").rstrip("/")
         if self.provider_type == "anthropic":
             return base + "/messages"
         return base + "/chat/completions"
 
-    def get_api_headers(self):
-        """HTTP headers including the key: for the service only, never to be logged."""
+    def _api_headers(self):
+        """HTTP headers including the key: for the transport only, never logged or returned."""
         self.ensure_one()
         key = self.sudo().api_key
         headers = {"Content-Type": "application/json"}
@@ -265,7 +294,7 @@ class LlmProvider(models.Model):
             headers["Authorization"] = "Bearer %s" % key
         return headers
 
-    def format_request_payload(self, messages, system_prompt=None):
+    def _request_payload(self, messages, system_prompt=None):
         self.ensure_one()
         payload = {
             "model": self.model_name,
@@ -282,89 +311,18 @@ class LlmProvider(models.Model):
             ) + list(messages)
         return payload
 
-    def parse_response(self, response_json):
-        """(content, tokens_in, tokens_out) from the provider's JSON body.
-
-        :raise UserError: when the body is not an answer of this provider's type
-        """
-        self.ensure_one()
-        try:
-            return answers.parse_provider_body(self.provider_type, response_json)
-        except answers.UnusableAnswer as exc:
-            raise UserError(str(exc)) from exc
-
     def _prepare_request(self, messages, system_prompt=None):
         """Everything a worker thread needs to call this provider, as a plain dict."""
         self.ensure_one()
         return {
-            "url": self.get_api_url(),
-            "headers": self.get_api_headers(),
-            "payload": self.format_request_payload(messages, system_prompt),
+            "url": self._api_url(),
+            "headers": self._api_headers(),
+            "payload": self._request_payload(messages, system_prompt),
             "timeout": self.timeout,
             "max_retries": self.max_retries,
             "provider_type": self.provider_type,
             "provider_id": self.id,
             "provider_name": self.name,
+            "price_input": self.price_input,
+            "price_output": self.price_output,
         }
-
-    @api.model
-    def increment_usage(
-        self,
-        provider_id,
-        requests=1,
-        failures=0,
-        invalid_answers=0,
-        tokens_in=0,
-        tokens_out=0,
-        latency_ms=0,
-        error=None,
-    ):
-        """Add usage to a provider."""
-        self._increment_usage_batch(
-            {
-                provider_id: {
-                    "requests": requests,
-                    "failures": failures,
-                    "invalid_answers": invalid_answers,
-                    "tokens_in": tokens_in,
-                    "tokens_out": tokens_out,
-                    "latency_ms": latency_ms,
-                    "last_error": error,
-                }
-            }
-        )
-
-    @api.model
-    def _increment_usage_batch(self, usage_by_provider):
-        """One INSERT for the usage of a whole batch of calls (no UPDATE: several workers
-        recording at once never wait for, or conflict with, each other)."""
-        now = fields.Datetime.now()
-        self.env["llm.provider.usage"].sudo().create(
-            [
-                dict(
-                    usage,
-                    provider_id=provider_id,
-                    date=now,
-                    last_error=(usage.get("last_error") or False) and usage["last_error"][:250],
-                )
-                for provider_id, usage in usage_by_provider.items()
-                if provider_id
-            ]
-        )
-
-
-class LlmProviderUsage(models.Model):
-    _name = "llm.provider.usage"
-    _description = "LLM Provider Usage"
-    _order = "date desc, id desc"
-    _log_access = False
-
-    provider_id = fields.Many2one("llm.provider", required=True, ondelete="cascade", index=True)
-    date = fields.Datetime(required=True, default=fields.Datetime.now, index=True)
-    requests = fields.Integer()
-    failures = fields.Integer()
-    invalid_answers = fields.Integer()
-    tokens_in = fields.Integer()
-    tokens_out = fields.Integer()
-    latency_ms = fields.Integer(help="Total latency of the successful requests.")
-    last_error = fields.Char()

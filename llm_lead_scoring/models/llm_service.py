@@ -2,9 +2,12 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 
 from odoo import _, api, fields, models, tools
+from odoo.exceptions import AccessError
 from odoo.tools import html2plaintext
 
-from ..lib import answers, prompts, rules, transport
+from ..lib import answers, privacy, prompts, rules, transport
+from ..lib import budget as budget_lib
+from .llm_call_log import PURPOSES
 
 _logger = logging.getLogger(__name__)
 
@@ -45,109 +48,198 @@ class LlmService(models.AbstractModel):
         return self.env["llm.provider"].sudo().browse(self._provider_ids(company))
 
     # ------------------------------------------------------------
-    # CALLS
+    # GATEWAY: every AI call of the suite goes through _request / _request_many
     # ------------------------------------------------------------
 
     @api.model
-    def call_llm(self, messages, provider=None, system_prompt=None):
-        """Call one provider (the default one when not given); never raises for network or
-        provider errors.
-
-        :return dict: success, content, error, provider, latency_ms, tokens_in, tokens_out
-        """
-        provider = (provider or self.env["llm.provider"].get_default_provider()).sudo()
-        if not provider:
-            return self._no_provider_result()
-        result = transport.execute(provider._prepare_request(messages, system_prompt))
-        self._record_usage([result])
-        return self._public_result(result)
+    def _check_manager(self):
+        """CRM managers only (and the superuser of odoo-bin shell and crons)."""
+        if not (self.env.su or self.env.user.has_group("sales_team.group_sale_manager")):
+            raise AccessError(_("Only CRM managers may do this."))
 
     @api.model
-    def call_llm_with_failover(self, messages, system_prompt=None, company=None):
-        """Call the default provider, then the others by sequence until one answers."""
-        providers = self._providers(company)
-        if not providers:
-            return self._no_provider_result()
-        result = transport.execute_with_failover(
-            [p._prepare_request(messages, system_prompt) for p in providers]
-        )
-        self._record_usage([result])
-        return self._public_result(result)
+    def _request(
+        self, purpose, messages, system_prompt=None, record=None, company=None, provider=None
+    ):
+        """One AI call through the gateway; see ``_request_many``."""
+        job = {"messages": messages, "system": system_prompt, "record": record}
+        return self._request_many(purpose, {0: job}, company=company, provider=provider)[0]
 
-    def _no_provider_result(self):
+    @api.model
+    def _request_many(
+        self, purpose, jobs, company=None, provider=None, validate=None, concurrency=1
+    ):
+        """Send ``jobs`` to the company's providers (failover order) or to ``provider``.
+
+        In order: the purpose must be on for the company; personal data is removed when the
+        company says so; the company's budget is asked before every HTTP attempt; worker
+        threads do HTTP only; one ``llm.call.log`` row is written per provider called.
+        Never raises for network, provider or budget errors.
+
+        :param str purpose: one of ``llm_call_log.PURPOSES``
+        :param dict jobs: {key: {"messages": [...], "system": str, "record": record or None}}
+        :param validate: callable(content) -> parsed value, raising
+            ``answers.UnusableAnswer`` for an answer that cannot be used
+        :return dict: {key: result}, result = success, content, parsed, error, error_kind
+            (transport's kinds, ``budget``, ``disabled``), retry_at (budget), provider,
+            provider_id, model, latency_ms, tokens_in, tokens_out, tried, sent
+        """
+        if not jobs:
+            return {}
+        first = next(iter(jobs.values())).get("record")
+        company = company or (first and first._fields.get("company_id") and first.company_id)
+        company = (company or self.env.company).sudo()
+        config = self._get_config(company)
+        if purpose != "test" and not config.get("purpose_" + purpose):
+            return self._refuse_all(
+                jobs,
+                "disabled",
+                _(
+                    "AI for %(purpose)s is switched off for %(company)s.",
+                    purpose=dict(PURPOSES)[purpose],
+                    company=company.name,
+                ),
+            )
+        providers = provider.sudo() if provider else self._providers(company)
+        if not providers:
+            return self._refuse_all(jobs, None, _("No LLM provider is configured."))
+        sent = self._redact(jobs, config)
+        Log = self.env["llm.call.log"].sudo()
+        budget = Log._budget(company, config)
+        requests_by_key = {
+            key: [p._prepare_request(sent[key], jobs[key].get("system")) for p in providers]
+            for key in jobs
+        }
+        results = self._execute(requests_by_key, budget, concurrency)
+        logs = []
+        for key, result in results.items():
+            result["sent"] = sent[key]
+            result["parsed"] = None
+            if result["success"] and validate:
+                try:
+                    result["parsed"] = validate(result["content"])
+                except answers.UnusableAnswer as exc:
+                    result.update(success=False, error=str(exc), error_kind=transport.ERR_INVALID)
+                    if result["tried"]:
+                        result["tried"][-1].update(
+                            success=False, error=str(exc), error_kind=transport.ERR_INVALID
+                        )
+            if result["error_kind"] == transport.ERR_BUDGET:
+                result["retry_at"] = Log._budget_window_end(budget.refused)
+            logs += self._log_values(purpose, company, jobs[key].get("record"), sent[key], result)
+        Log.create(logs)
+        if budget.refused or any(r >= budget_lib.WARNING_RATIO for r in budget.ratios().values()):
+            Log._budget_warn(company, budget)
+        return results
+
+    def _refuse_all(self, jobs, kind, error):
         return {
-            "success": False,
-            "content": None,
-            "error": _("No LLM provider is configured."),
-            "provider": None,
-            "latency_ms": 0,
-            "tokens_in": 0,
-            "tokens_out": 0,
+            key: dict(
+                transport.execute_with_failover([]),
+                error=error,
+                error_kind=kind,
+                sent=None,
+                parsed=None,
+            )
+            for key in jobs
         }
 
-    def _public_result(self, result):
-        keys = (
-            "success",
-            "content",
-            "error",
-            "provider",
-            "provider_id",
-            "latency_ms",
-            "tokens_in",
-            "tokens_out",
-            "error_kind",
-        )
-        return {key: result.get(key) for key in keys}
+    def _execute(self, requests_by_key, budget, concurrency):
+        """HTTP in worker threads (no ORM there): {key: transport result}."""
+        workers = max(min(concurrency or 1, len(requests_by_key)), 1)
+        if workers == 1:
+            return {
+                key: transport.execute_with_failover(reqs, gate=budget)
+                for key, reqs in requests_by_key.items()
+            }
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="llm") as pool:
+            futures = {
+                key: pool.submit(transport.execute_with_failover, reqs, gate=budget)
+                for key, reqs in requests_by_key.items()
+            }
+            return {key: future.result() for key, future in futures.items()}
 
-    @api.model
-    def _record_usage(self, results, invalid_provider_ids=()):
-        """Add the usage of many transport results to their providers in one UPDATE each.
+    def _redact(self, jobs, config):
+        """{key: messages as they may leave Odoo under the company's privacy settings}."""
+        if not config["exclude_personal_data"]:
+            return {key: job["messages"] for key, job in jobs.items()}
+        names = {}
+        records = [job.get("record") for job in jobs.values() if job.get("record")]
+        for model in {record._name for record in records}:
+            Model = self.env[model]
+            if hasattr(Model, "_ai_personal_names"):
+                batch = Model.browse({r.id for r in records if r._name == model})
+                names[model] = batch._ai_personal_names()
+        sent = {}
+        for key, job in jobs.items():
+            record = job.get("record")
+            terms = names.get(record._name, {}).get(record.id, ()) if record else ()
+            sent[key] = [
+                dict(message, content=privacy.redact(message.get("content") or "", terms))
+                for message in job["messages"]
+            ]
+        return sent
 
-        :param invalid_provider_ids: providers whose successful answer turned out unusable
-        """
-        usage = {}
-        for result in results:
-            for call in result.get("tried") or [result]:
-                if not call.get("provider_id"):
-                    continue
-                entry = usage.setdefault(
-                    call["provider_id"],
-                    dict.fromkeys(
-                        (
-                            "requests",
-                            "failures",
-                            "invalid_answers",
-                            "tokens_in",
-                            "tokens_out",
-                            "latency_ms",
-                        ),
-                        0,
+    def _log_values(self, purpose, company, record, sent, result):
+        """One audit row per provider called for this job."""
+        content = "\n\n".join(m.get("content") or "" for m in sent or ())
+        base = {
+            "date": fields.Datetime.now(),
+            "user_id": self.env.uid,
+            "company_id": company.id,
+            "purpose": purpose,
+            "res_model": record and record._name,
+            "res_id": record and record.id,
+            "res_name": record and record.sudo().display_name,
+            "content_sent": content,
+        }
+        prices = {
+            p.id: (p.price_input, p.price_output)
+            for p in self.env["llm.provider"]
+            .sudo()
+            .browse([t["provider_id"] for t in result["tried"]])
+        }
+        rows = []
+        for call in result["tried"]:
+            price_in, price_out = prices.get(call["provider_id"], (0.0, 0.0))
+            kind = call["error_kind"]
+            rows.append(
+                dict(
+                    base,
+                    provider_id=call["provider_id"],
+                    model_name=call["model"],
+                    tokens_in=call["tokens_in"],
+                    tokens_out=call["tokens_out"],
+                    cost=budget_lib.cost(
+                        {"price_input": price_in, "price_output": price_out},
+                        call["tokens_in"] or 0,
+                        call["tokens_out"] or 0,
                     ),
+                    latency_ms=call["latency_ms"],
+                    attempts=call["attempts"],
+                    outcome="ok"
+                    if call["success"]
+                    else ("invalid" if kind == transport.ERR_INVALID else "error"),
+                    error_kind=kind,
+                    error=call["error"] and call["error"][:250],
+                    error_detail=call.get("detail") and call["detail"][:250],
                 )
-                entry["requests"] += 1
-                entry["tokens_in"] += call.get("tokens_in") or 0
-                entry["tokens_out"] += call.get("tokens_out") or 0
-                if call.get("success"):
-                    entry["latency_ms"] += call.get("latency_ms") or 0
-                else:
-                    entry["failures"] += 1
-                    entry["last_error"] = call.get("error")
-                    if call.get("error_kind") == transport.ERR_INVALID:
-                        entry["invalid_answers"] += 1
-        for provider_id in invalid_provider_ids:
-            if provider_id in usage:
-                usage[provider_id]["invalid_answers"] += 1
-                usage[provider_id]["last_error"] = _("Unusable answer")
-        if usage:
-            self.env["llm.provider"].sudo()._increment_usage_batch(usage)
+            )
+        return rows
+
+    # ------------------------------------------------------------
+    # HEALTH
+    # ------------------------------------------------------------
 
     @api.model
     def health_check(self, company=None):
-        """Ping the providers in failover order.
+        """Ping the providers in failover order (CRM managers, odoo-bin shell).
 
         :return dict: status healthy (default answers) / degraded (a fallback answers) /
             critical (none answers, or none configured), message, provider, timestamp
         """
+        self._check_manager()
+        company = self.env["res.company"].browse(company) if isinstance(company, int) else company
         providers = self._providers(company)
         now = fields.Datetime.to_string(fields.Datetime.now())
         if not providers:
@@ -159,7 +251,7 @@ class LlmService(models.AbstractModel):
             }
         messages = [{"role": "user", "content": "Reply with the single word: OK"}]
         for index, provider in enumerate(providers):
-            result = self.call_llm(messages, provider=provider)
+            result = self._request("test", messages, provider=provider, company=company)
             if result["success"]:
                 status = "healthy" if index == 0 else "degraded"
                 message = _(
@@ -283,42 +375,21 @@ class LlmService(models.AbstractModel):
         return counts
 
     # ------------------------------------------------------------
-    # ANALYSIS (one lead, callable from odoo-bin shell)
+    # ANALYSIS
     # ------------------------------------------------------------
 
     @api.model
-    def analyze_lead_completeness(self, lead):
-        return rules.completeness(self._lead_facts(lead)[lead.id])
-
-    @api.model
-    def analyze_requirement_clarity(self, lead):
-        """Rules by default; the LLM judges clarity when a provider answers usably."""
-        facts = self._lead_facts(lead)[lead.id]
-        result = rules.clarity(facts["description"])
-        if self._provider_ids(lead.company_id or None) and facts["description"]:
-            llm = self._llm_analyze(lead, facts)
-            if llm.get("analysis"):
-                result = {
-                    "score": llm["analysis"]["clarity"],
-                    "analysis": llm["analysis"]["summary"],
-                    "signals": result["signals"],
-                    "method": "llm",
-                }
-        return result
-
-    @api.model
-    def analyze_activity_engagement(self, lead):
-        counts = self._engagement_counts(lead.ids)[lead.id]
-        return rules.engagement(**self._engagement_args(counts))
-
-    @api.model
-    def calculate_ai_probability_score(self, lead):
-        """Component scores and analyses, the weighted score and the LLM's analysis."""
+    def _analyze(self, lead):
+        """Scores and analyses of one lead, not written (for odoo-bin shell)."""
         return self._score_leads(lead)[lead.id]
 
     @api.model
-    def research_customer(self, lead):
-        """What the lead's own data says about the customer company (setting-gated)."""
+    def _research(self, lead):
+        """What the lead's own data says about the customer company: the answer keeps only
+        the URLs, domains, e-mails and phones that are in the lead's data.
+
+        :return dict: success, content, error
+        """
         config = self._get_config(lead.company_id or None)
         if not config["enable_customer_research"]:
             return {
@@ -331,9 +402,11 @@ class LlmService(models.AbstractModel):
             facts, config["max_prompt_chars"], config["exclude_personal_data"]
         )
         system, messages = prompts.build_messages(sent, prompts.RESEARCH_PROMPT)
-        return self.call_llm_with_failover(
-            messages, system_prompt=system, company=lead.company_id or None
-        )
+        result = self._request("research", messages, system_prompt=system, record=lead)
+        if result["success"]:
+            known = privacy.known_facts(" ".join(str(v) for v in facts.values() if v))
+            result["content"] = privacy.keep_known(result["content"], known)
+        return {key: result[key] for key in ("success", "content", "error")}
 
     def _engagement_args(self, counts):
         last = counts.get("last_contact")
@@ -346,89 +419,69 @@ class LlmService(models.AbstractModel):
             "days_since_contact": days,
         }
 
-    def _llm_analyze(self, lead, facts):
-        """Synchronous LLM analysis of one lead (used by the shell helpers)."""
-        return self._run_llm(
-            {lead.id: facts}, self._get_config(lead.company_id or None), lead.company_id or None
-        )[lead.id]
-
     # ------------------------------------------------------------
     # BATCH SCORING
     # ------------------------------------------------------------
 
     @api.model
     def _score_leads(self, leads, use_llm=True):
-        """Score many leads: rules in bulk, LLM calls concurrently in worker threads.
+        """Score many leads: rules in bulk, LLM calls through the gateway, each lead with its
+        company's settings.
 
         Prompts are built and results read in this thread; worker threads only do HTTP.
         :return dict: {lead_id: outcome} (see ``_outcome``)
         """
         if not leads:
             return {}
-        config = self._get_config(leads[:1].company_id or None)
-        weights = {c: config["weight_" + c] for c in COMPONENTS}
         facts = self._lead_facts(leads)
         counts = self._engagement_counts(leads.ids)
-        llm = {}
-        if use_llm:
-            by_company = {}
-            for lead in leads:
-                by_company.setdefault(lead.company_id, {})[lead.id] = facts[lead.id]
-            for company, company_facts in by_company.items():
-                if self._provider_ids(company or None):
-                    llm.update(self._run_llm(company_facts, config, company or None))
-        return {
-            lead.id: self._outcome(facts[lead.id], counts[lead.id], weights, llm.get(lead.id))
-            for lead in leads
-        }
+        by_company = {}
+        for lead in leads:
+            by_company.setdefault(lead.company_id or self.env.company, []).append(lead.id)
+        outcomes = {}
+        for company, lead_ids in by_company.items():
+            config = self._get_config(company)
+            weights = {c: config["weight_" + c] for c in COMPONENTS}
+            llm = {}
+            if use_llm and self._provider_ids(company):
+                llm = self._run_llm(self.env["crm.lead"].browse(lead_ids), facts, config, company)
+            for lead_id in lead_ids:
+                outcomes[lead_id] = self._outcome(
+                    facts[lead_id], counts[lead_id], weights, llm.get(lead_id)
+                )
+        return outcomes
 
-    def _run_llm(self, facts_by_lead, config, company):
-        """LLM analysis of many leads: {lead_id: {sent, result, analysis, error}}."""
-        providers = self._providers(company)
+    def _run_llm(self, leads, facts, config, company):
+        """LLM analysis of many leads of one company through the gateway:
+        {lead_id: {sent, result, analysis, error, unusable, deferred_until}}."""
         jobs = {}
-        sent_by_lead = {}
-        for lead_id, facts in facts_by_lead.items():
+        for lead in leads:
             sent = prompts.lead_payload(
-                facts, config["max_prompt_chars"], config["exclude_personal_data"]
+                facts[lead.id], config["max_prompt_chars"], config["exclude_personal_data"]
             )
             system, messages = prompts.build_messages(sent)
-            sent_by_lead[lead_id] = sent
-            jobs[lead_id] = [p._prepare_request(messages, system) for p in providers]
-        workers = min(config["concurrency"], len(jobs)) or 1
-        if workers == 1:
-            results = {
-                lead_id: transport.execute_with_failover(reqs) for lead_id, reqs in jobs.items()
-            }
-        else:
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="llm") as pool:
-                futures = {
-                    lead_id: pool.submit(transport.execute_with_failover, reqs)
-                    for lead_id, reqs in jobs.items()
-                }
-                results = {lead_id: future.result() for lead_id, future in futures.items()}
+            jobs[lead.id] = {"messages": messages, "system": system, "record": lead}
+        results = self._request_many(
+            "scoring",
+            jobs,
+            company=company,
+            validate=answers.parse_analysis,
+            concurrency=config["concurrency"],
+        )
         out = {}
-        invalid = []
         for lead_id, result in results.items():
-            entry = {
-                "sent": sent_by_lead[lead_id],
+            if result["error_kind"] == "disabled":
+                continue  # AI scoring is off for the company: rules alone, as with no provider
+            out[lead_id] = {
+                "sent": "\n".join(m["content"] for m in result["sent"] or ()),
                 "result": result,
-                "analysis": None,
-                "error": None,
-                "unusable": False,
+                "analysis": result["parsed"],
+                "error": None if result["parsed"] else result["error"],
+                "unusable": any(t["error_kind"] == transport.ERR_INVALID for t in result["tried"]),
+                "deferred_until": result.get("retry_at")
+                if result["error_kind"] == transport.ERR_BUDGET
+                else None,
             }
-            if result["success"]:
-                try:
-                    entry["analysis"] = answers.parse_analysis(result["content"])
-                except answers.UnusableAnswer as exc:
-                    entry.update(error=str(exc), unusable=True)
-                    invalid.append(result["provider_id"])
-            else:
-                entry["error"] = result["error"]
-                entry["unusable"] = any(
-                    t["error_kind"] == transport.ERR_INVALID for t in result.get("tried", ())
-                )
-            out[lead_id] = entry
-        self._record_usage(list(results.values()), invalid_provider_ids=invalid)
         return out
 
     def _outcome(self, facts, counts, weights, llm):
@@ -451,8 +504,9 @@ class LlmService(models.AbstractModel):
             "engagement": engagement["score"],
         }
         calculated = rules.weighted_score(scores, weights)
-        # transport failure (not an unusable answer): keep rule scores, retry later
-        failed = bool(llm and not analysis and not llm["unusable"])
+        deferred = llm and llm["deferred_until"]
+        # transport failure (not an unusable answer, not a budget): keep rule scores, retry
+        failed = bool(llm and not analysis and not llm["unusable"] and not deferred)
         if analysis:
             summary = analysis["summary"]
         elif llm:
@@ -477,6 +531,7 @@ class LlmService(models.AbstractModel):
             "summary": summary,
             "analysis": analysis,
             "failed": failed,
+            "deferred_until": deferred or None,
             "error": llm["error"] if llm else None,
             "sent": llm["sent"] if llm else None,
             "llm": result

@@ -1,5 +1,7 @@
 from odoo import api, fields, models
 
+WEIGHT_FIELDS = ("llm_weight_completeness", "llm_weight_clarity", "llm_weight_engagement")
+
 
 class ResConfigSettings(models.TransientModel):
     _inherit = "res.config.settings"
@@ -56,6 +58,18 @@ class ResConfigSettings(models.TransientModel):
     llm_provider_count = fields.Integer(compute="_compute_llm_provider_count")
     llm_scoring_model_status = fields.Char(compute="_compute_llm_scoring_model_status")
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        # related fields are written to the company one by one, and the three weights must
+        # sum to 100 together: they go to the company in one write
+        weights = [{k: vals.pop(k) for k in WEIGHT_FIELDS if k in vals} for vals in vals_list]
+        records = super().create(vals_list)
+        for settings, values in zip(records, weights, strict=True):
+            changed = {k: v for k, v in values.items() if settings.company_id[k] != v}
+            if changed:
+                settings.company_id.write(changed)
+        return records
+
     @api.depends("company_id")
     def _compute_llm_scoring_model_status(self):
         for settings in self:
@@ -67,6 +81,10 @@ class ResConfigSettings(models.TransientModel):
         return self.env["llm.scoring.model"].action_train_now()
 
     def _compute_llm_provider_count(self):
-        count = self.env["llm.provider"].search_count([])
+        count = (
+            self.env["llm.provider"]
+            .sudo()
+            .search_count([("company_id", "in", [self.env.company.id, False])])
+        )
         for settings in self:
             settings.llm_provider_count = count

@@ -114,10 +114,17 @@ class LlmLeadScoringCommon(TestCrmCommon):
     def setUpClass(cls):
         super().setUpClass()
         # start from the configuration of a new install, and no provider
-        params = cls.env["ir.config_parameter"].sudo()
-        params.search([("key", "like", "llm_lead_scoring.%")]).unlink()
-        for key in ("auto_enrich_enabled", "auto_enrich_new_leads", "auto_enrich_on_update"):
-            params.set_param("llm_lead_scoring." + key, "True")
+        Company = cls.env["res.company"]
+        defaults = {
+            name: field.default(Company) if field.default else False
+            for name, field in Company._fields.items()
+            if name.startswith("llm_") and field.store
+        }
+        for company in Company.sudo().search([]):
+            # only what differs: an UPDATE would lock the row for the other cursors of a test
+            changed = {k: v for k, v in defaults.items() if company[k] != v}
+            if changed:
+                company.write(changed)
         cls.env["llm.provider"].sudo().search([]).write({"active": False})
         cls.env.registry.clear_cache()
         cls.server = ScriptedLLMServer().start()
@@ -143,6 +150,12 @@ class LlmLeadScoringCommon(TestCrmCommon):
         }
         values.update(vals)
         return cls.env["llm.provider"].sudo().create(values)
+
+    @classmethod
+    def _set_config(cls, company=None, **settings):
+        """Write AI settings of a company (default: the current one) by their short names."""
+        company = company or cls.env.company
+        company.sudo().write({"llm_" + key: value for key, value in settings.items()})
 
     @contextmanager
     def assertElapsed(self, at_least=0.0):

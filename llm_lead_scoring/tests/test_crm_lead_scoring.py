@@ -8,38 +8,38 @@ from .common import LlmLeadScoringCommon, analysis_json, openai_body
 
 @tagged("llm_lead_scoring")
 class TestLeadAnalysis(LlmLeadScoringCommon):
-    """The analyze_* methods, as an admin calls them from odoo-bin shell."""
+    """The analysis of one lead, as an admin calls it from odoo-bin shell."""
 
     def test_empty_lead_completeness(self):
         lead = self.env["crm.lead"].create({"name": "?"})
-        result = self.env["llm.service"].analyze_lead_completeness(lead)
+        result = self.env["llm.service"]._analyze(lead)["completeness"]
         self.assertLess(result["score"], 30)
         self.assertIn("Missing", result["analysis"])
         self.assertIn("valid email", result["critical_missing"])
         self.assertIn("phone", result["analysis"])
 
     def test_full_lead_completeness(self):
-        result = self.env["llm.service"].analyze_lead_completeness(self._full_lead())
+        result = self.env["llm.service"]._analyze(self._full_lead())["completeness"]
         self.assertGreater(result["score"], 70)
         self.assertEqual(result["critical_missing"], [])
 
     def test_invalid_email_is_missing(self):
         lead = self._full_lead(email_from="not-an-email")
-        result = self.env["llm.service"].analyze_lead_completeness(lead)
+        result = self.env["llm.service"]._analyze(lead)["completeness"]
         self.assertIn("valid email", result["critical_missing"])
 
     def test_clarity_without_description(self):
         lead = self._full_lead(description=False)
-        result = self.env["llm.service"].analyze_requirement_clarity(lead)
+        result = self.env["llm.service"]._analyze(lead)["clarity"]
         self.assertEqual(result["score"], 0)
         self.assertIn("unclear", result["analysis"])
 
     def test_clarity_specific_vs_vague(self):
         service = self.env["llm.service"]
-        specific = service.analyze_requirement_clarity(self._full_lead())
-        vague = service.analyze_requirement_clarity(
+        specific = service._analyze(self._full_lead())["clarity"]
+        vague = service._analyze(
             self._full_lead(description="<p>Just looking, maybe some info on your products?</p>")
-        )
+        )["clarity"]
         self.assertGreaterEqual(specific["score"], 70)
         self.assertLess(vague["score"], 40)
         self.assertIn("vague", vague["analysis"])
@@ -52,14 +52,14 @@ class TestLeadAnalysis(LlmLeadScoringCommon):
             openai_body(analysis_json(clarity=35, summary="Need unclear.")),
             0,
         )
-        result = self.env["llm.service"].analyze_requirement_clarity(self._full_lead())
+        result = self.env["llm.service"]._analyze(self._full_lead())["clarity"]
         self.assertEqual(result["score"], 35)
         self.assertEqual(result["method"], "llm")
 
     def test_engagement(self):
         service = self.env["llm.service"]
         lead = self._full_lead()
-        result = service.analyze_activity_engagement(lead)
+        result = service._analyze(lead)["engagement"]
         self.assertLess(result["score"], 20)
         self.assertEqual((result["activity_count"], result["message_count"]), (0, 0))
         lead.activity_schedule("mail.mail_activity_data_call", summary="Call")
@@ -78,7 +78,7 @@ class TestLeadAnalysis(LlmLeadScoringCommon):
             author_id=self.contact_1.id,
             subtype_xmlid="mail.mt_comment",
         )
-        result = service.analyze_activity_engagement(lead)
+        result = service._analyze(lead)["engagement"]
         self.assertEqual(result["activity_count"], 2, "one planned, one done")
         self.assertEqual(
             result["message_count"], 2, "one in, one out; the internal note is not a contact"
@@ -86,7 +86,7 @@ class TestLeadAnalysis(LlmLeadScoringCommon):
         self.assertGreater(result["score"], 40)
 
     def test_calculate_weighted_score(self):
-        outcome = self.env["llm.service"].calculate_ai_probability_score(self._full_lead())
+        outcome = self.env["llm.service"]._analyze(self._full_lead())
         expected = round(
             (
                 outcome["completeness"]["score"] * 30
@@ -101,10 +101,8 @@ class TestLeadAnalysis(LlmLeadScoringCommon):
 
     def test_research_customer(self):
         lead = self._full_lead()
-        self.assertFalse(self.env["llm.service"].research_customer(lead)["success"])
-        self.env["ir.config_parameter"].sudo().set_param(
-            "llm_lead_scoring.enable_customer_research", True
-        )
+        self.assertFalse(self.env["llm.service"]._research(lead)["success"])
+        self._set_config(enable_customer_research=True)
         self._create_provider()
         self.server.default = (
             200,
@@ -112,7 +110,7 @@ class TestLeadAnalysis(LlmLeadScoringCommon):
             openai_body("Acme Industries needs an ERP; size unknown."),
             0,
         )
-        result = self.env["llm.service"].research_customer(lead)
+        result = self.env["llm.service"]._research(lead)
         self.assertTrue(result["success"])
         self.assertIn("Never invent", self.server.requests[-1]["json"]["messages"][0]["content"])
 
@@ -134,9 +132,7 @@ class TestLeadQueueing(LlmLeadScoringCommon):
     def test_auto_enrich_off_or_setting_off(self):
         lead = self.env["crm.lead"].create({"name": "manual", "auto_enrich": False})
         self.assertFalse(lead.ai_enrichment_status)
-        self.env["ir.config_parameter"].sudo().set_param(
-            "llm_lead_scoring.auto_enrich_new_leads", False
-        )
+        self._set_config(auto_enrich_new_leads=False)
         self.env.registry.clear_cache()
         self.assertFalse(self.env["crm.lead"].create({"name": "off"}).ai_enrichment_status)
 
@@ -154,9 +150,7 @@ class TestLeadQueueing(LlmLeadScoringCommon):
         self.assertEqual(lead.ai_enrichment_status, "pending")
 
     def test_update_setting_off(self):
-        self.env["ir.config_parameter"].sudo().set_param(
-            "llm_lead_scoring.auto_enrich_on_update", False
-        )
+        self._set_config(auto_enrich_on_update=False)
         self.env.registry.clear_cache()
         lead = self._full_lead()
         self.env["crm.lead"]._ai_enrich(lead)

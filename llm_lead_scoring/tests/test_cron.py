@@ -46,7 +46,7 @@ class TestEnrichmentCron(LlmLeadScoringCommon):
 
     def test_cron_over_200_leads(self):
         provider = self._create_provider()
-        self.env["ir.config_parameter"].sudo().set_param("llm_lead_scoring.concurrency", 8)
+        self._set_config(concurrency=8)
         leads = self._make_leads(200)
         self.env["crm.lead"]._cron_enrich_leads()
         self.assertEqual(set(leads.mapped("ai_enrichment_status")), {"completed"})
@@ -65,9 +65,7 @@ class TestEnrichmentCron(LlmLeadScoringCommon):
         self.assertEqual(set(leads.mapped("ai_analysis_method")), {"rules"})
 
     def test_disabled_setting_stops_the_cron(self):
-        self.env["ir.config_parameter"].sudo().set_param(
-            "llm_lead_scoring.auto_enrich_enabled", False
-        )
+        self._set_config(auto_enrich_enabled=False)
         self.env.registry.clear_cache()
         lead = self.env["crm.lead"].create({"name": "x", "ai_enrichment_status": "pending"})
         self.env["crm.lead"]._cron_enrich_leads()
@@ -123,7 +121,7 @@ class TestEnrichmentCron(LlmLeadScoringCommon):
         self.assertEqual(leads[1].ai_enrichment_status, "processing", "another worker may be on it")
 
     def _count_queries(self, count):
-        self.env["ir.config_parameter"].sudo().set_param("llm_lead_scoring.batch_size", 1000)
+        self._set_config(batch_size=1000)
         self.env.registry.clear_cache()
         leads = self._make_leads(count)
         for lead in leads:
@@ -181,7 +179,7 @@ class TestEnrichmentConcurrentWorkers(LlmLeadScoringCommon):
                     "timeout": 10,
                 }
             )
-            env["ir.config_parameter"].set_param("llm_lead_scoring.batch_size", 5)
+            env.company.llm_batch_size = 5
             leads = env["crm.lead"].create(
                 [
                     {"name": "Concurrent lead %s" % i, "description": "<p>need %s</p>" % i}
@@ -196,9 +194,7 @@ class TestEnrichmentConcurrentWorkers(LlmLeadScoringCommon):
                 env = api.Environment(cr, SUPERUSER_ID, {})
                 env["crm.lead"].browse(lead_ids).unlink()
                 env["llm.provider"].browse(provider.id).unlink()
-                env["ir.config_parameter"].search(
-                    [("key", "=", "llm_lead_scoring.batch_size")]
-                ).unlink()
+                env.company.llm_batch_size = 50
             registry.clear_cache()
 
         self.addCleanup(cleanup)

@@ -12,29 +12,28 @@ class TestLlmProvider(LlmLeadScoringCommon):
     def test_defaults_per_type(self):
         provider = self.env["llm.provider"].create({"name": "OpenAI", "provider_type": "openai"})
         self.assertEqual(provider.base_url, "https://api.openai.com/v1")
-        self.assertEqual(provider.get_api_url(), "https://api.openai.com/v1/chat/completions")
+        self.assertEqual(provider._api_url(), "https://api.openai.com/v1/chat/completions")
         provider.provider_type = "anthropic"
-        self.assertEqual(provider.get_api_url(), "https://api.anthropic.com/v1/messages")
+        self.assertEqual(provider._api_url(), "https://api.anthropic.com/v1/messages")
         provider.provider_type = "groq"
         self.assertEqual(provider.base_url, "https://api.groq.com/openai/v1")
         provider.write(
             {"provider_type": "openai_compatible", "base_url": "http://gpu-box:8000/v1/"}
         )
-        self.assertEqual(provider.get_api_url(), "http://gpu-box:8000/v1/chat/completions")
+        self.assertEqual(provider._api_url(), "http://gpu-box:8000/v1/chat/completions")
 
     def test_headers_and_payload_formats(self):
         provider = self._create_provider(provider_type="anthropic", api_key="sk-ant-secret")
-        headers = provider.get_api_headers()
+        headers = provider._api_headers()
         self.assertEqual(headers["x-api-key"], "sk-ant-secret")
         self.assertIn("anthropic-version", headers)
-        payload = provider.format_request_payload([{"role": "user", "content": "hi"}], "sys")
+        payload = provider._request_payload([{"role": "user", "content": "hi"}], "sys")
         self.assertEqual(payload["system"], "sys")
         self.assertEqual(payload["messages"], [{"role": "user", "content": "hi"}])
         provider.write({"provider_type": "openai", "api_key": "sk-openai"})
-        self.assertEqual(provider.get_api_headers()["Authorization"], "Bearer sk-openai")
-        payload = provider.format_request_payload([{"role": "user", "content": "hi"}], "sys")
+        self.assertEqual(provider._api_headers()["Authorization"], "Bearer sk-openai")
+        payload = provider._request_payload([{"role": "user", "content": "hi"}], "sys")
         self.assertEqual(payload["messages"][0], {"role": "system", "content": "sys"})
-        self.assertEqual(provider.parse_response(openai_body("hello", 3, 4)), ("hello", 3, 4))
 
     def test_out_of_range_values_are_refused_with_the_limit(self):
         cases = [
@@ -55,7 +54,7 @@ class TestLlmProvider(LlmLeadScoringCommon):
         self.assertTrue(second.is_default)
         first.is_default = True
         self.assertFalse(second.is_default)
-        self.assertEqual(self.env["llm.provider"].get_default_provider(), first)
+        self.assertEqual(self.env["llm.service"]._providers()[:1], first)
         # the database refuses two defaults even when the ORM is bypassed
         with (
             mute_logger("odoo.sql_db"),
@@ -65,11 +64,11 @@ class TestLlmProvider(LlmLeadScoringCommon):
             self.cr.execute("UPDATE llm_provider SET is_default = TRUE WHERE id = %s", [second.id])
 
     def test_provider_cache_follows_changes(self):
-        self.assertFalse(self.env["llm.provider"].get_default_provider())
+        self.assertFalse(self.env["llm.service"]._providers()[:1])
         provider = self._create_provider()
-        self.assertEqual(self.env["llm.provider"].get_default_provider(), provider)
+        self.assertEqual(self.env["llm.service"]._providers()[:1], provider)
         provider.active = False
-        self.assertFalse(self.env["llm.provider"].get_default_provider())
+        self.assertFalse(self.env["llm.service"]._providers()[:1])
 
     @users("user_sales_salesman")
     def test_salesman_cannot_read_api_key(self):
@@ -117,13 +116,14 @@ class TestLlmProvider(LlmLeadScoringCommon):
         self.assertEqual(service.health_check()["status"], "critical")
 
     def test_usage_and_cost(self):
-        provider = self._create_provider(cost_per_1k_tokens=2.0)
+        provider = self._create_provider(price_input=1000.0, price_output=3500.0)
         self.server.default = (200, {}, openai_body("OK", 600, 400), 0)
-        self.env["llm.service"].call_llm([{"role": "user", "content": "x"}])
+        self.env["llm.service"]._request("test", [{"role": "user", "content": "x"}])
         provider.invalidate_recordset()
         self.assertEqual(
             (provider.request_count, provider.tokens_in, provider.tokens_out), (1, 600, 400)
         )
+        # 600 x 1000 / 1M + 400 x 3500 / 1M
         self.assertAlmostEqual(provider.total_cost, 2.0)
         self.assertEqual(provider.success_rate, 100.0)
         self.assertTrue(provider.last_used)
@@ -153,5 +153,5 @@ class TestLlmSettings(LlmLeadScoringCommon):
         ).execute()
         self.assertEqual(service._get_config()["weight_clarity"], 60)
         lead = self._full_lead()
-        outcome = service.calculate_ai_probability_score(lead)
+        outcome = service._analyze(lead)
         self.assertEqual(outcome["weights"], {"completeness": 20, "clarity": 60, "engagement": 20})
