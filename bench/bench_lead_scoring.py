@@ -74,16 +74,11 @@ def main():
 
     registry = open_registry(args)
     httpd = start_server(args.latency)
-    params = {
-        "llm_lead_scoring.concurrency": str(args.concurrency),
-        "llm_lead_scoring.batch_size": str(args.batch_size),
-    }
+    settings = {"llm_concurrency": args.concurrency, "llm_batch_size": args.batch_size}
     with registry.cursor() as cr:
         env = api.Environment(cr, SUPERUSER_ID, {})
-        icp = env["ir.config_parameter"]
-        saved = {key: icp.get_param(key) for key in params}
-        for key, value in params.items():
-            icp.set_param(key, value)
+        saved = {key: env.company[key] for key in settings}
+        env.company.write(settings)
         inactive = env["llm.provider"].search([])
         inactive.write({"active": False})
         provider = env["llm.provider"].create(
@@ -140,8 +135,7 @@ def main():
             cr.execute(
                 "UPDATE crm_lead SET ai_enrichment_status = 'pending' WHERE id = ANY(%s)", [parked]
             )
-            for key, value in saved.items():
-                env["ir.config_parameter"].set_param(key, value or False)
+            env.company.write(saved)
         httpd.shutdown()
     rate = args.leads / elapsed
     limit = args.concurrency / args.latency

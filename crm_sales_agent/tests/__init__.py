@@ -4,3 +4,4 @@ from . import test_drafting
 from . import test_security
 from . import test_performance
 from . import test_settings
+from . import test_privacy

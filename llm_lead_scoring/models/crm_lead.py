@@ -333,6 +333,8 @@ class CrmLead(models.Model):
             if not config["auto_enrich_enabled"]:
                 continue
             while True:
+                if auto_commit:
+                    self._ai_commit()  # a fresh snapshot: fewer conflicts with other workers
                 leads = self._ai_lock_batch(
                     company,
                     config["batch_size"],
@@ -407,7 +409,9 @@ class CrmLead(models.Model):
                             fields.Datetime.now(),
                             max_attempts,
                             batch_size,
-                        )
+                        ),
+                        # a conflict is expected with several workers, and retried below
+                        log_exceptions=False,
                     )
                     return self.browse([row[0] for row in self.env.cr.fetchall()])
             except psycopg2.errors.SerializationFailure:

@@ -76,6 +76,12 @@ class LlmCallLog(models.Model):
         "instructions of the suite are not repeated here).",
     )
 
+    @api.depends("purpose", "res_name")
+    def _compute_display_name(self):
+        labels = dict(self._fields["purpose"]._description_selection(self.env))
+        for log in self:
+            log.display_name = " · ".join(filter(None, [labels.get(log.purpose), log.res_name]))
+
     def init(self):
         # the gateway reads a company's usage of the current month before every batch
         self.env.cr.execute(

@@ -263,6 +263,7 @@ class LlmProvider(models.Model):
 
     def action_view_calls(self):
         self.ensure_one()
+        self.env["llm.service"]._check_manager()
         action = self.env["ir.actions.act_window"]._for_xml_id(
             "llm_lead_scoring.llm_call_log_action"
         )

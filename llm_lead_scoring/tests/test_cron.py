@@ -1,6 +1,7 @@
 import json
 import re
 import threading
+import uuid
 from collections import Counter
 from datetime import timedelta
 
@@ -172,6 +173,7 @@ class TestEnrichmentConcurrentWorkers(LlmLeadScoringCommon):
             provider = env["llm.provider"].create(
                 {
                     "name": "Concurrent test server",
+                    "company_id": False,
                     "provider_type": "openai_compatible",
                     "base_url": self.server.base_url,
                     "is_default": True,
@@ -179,10 +181,17 @@ class TestEnrichmentConcurrentWorkers(LlmLeadScoringCommon):
                     "timeout": 10,
                 }
             )
-            env.company.llm_batch_size = 5
+            # a company of its own: the test transaction holds the main company's row
+            company = env["res.company"].create(
+                {"name": "Concurrent Co %s" % uuid.uuid4().hex[:8], "llm_batch_size": 5}
+            )
             leads = env["crm.lead"].create(
                 [
-                    {"name": "Concurrent lead %s" % i, "description": "<p>need %s</p>" % i}
+                    {
+                        "name": "Concurrent lead %s" % i,
+                        "description": "<p>need %s</p>" % i,
+                        "company_id": company.id,
+                    }
                     for i in range(40)
                 ]
             )
@@ -193,8 +202,9 @@ class TestEnrichmentConcurrentWorkers(LlmLeadScoringCommon):
             with registry.cursor() as cr:
                 env = api.Environment(cr, SUPERUSER_ID, {})
                 env["crm.lead"].browse(lead_ids).unlink()
+                env["llm.call.log"].search([("company_id", "=", company.id)]).unlink()
                 env["llm.provider"].browse(provider.id).unlink()
-                env.company.llm_batch_size = 50
+                env["res.company"].browse(company.id).active = False
             registry.clear_cache()
 
         self.addCleanup(cleanup)

@@ -222,7 +222,6 @@ class TestGatewayAccess(LlmLeadScoringCommon, HttpCase):
                 failures.append("no call arguments for public method %s" % name)
                 continue
             answer = self._rpc(*key, args, kwargs)
-            import logging; logging.getLogger("GA").info("GA-TABLE %s %s %s", role, name, answer["error"]["data"]["name"] if "error" in answer else "OK")
             expect_refusal = EXPECTED[key][ROLES.index(role)] == "R"
             if expect_refusal and not self._refused(answer):
                 failures.append("%s: %s NOT refused: %s" % (role, name, json.dumps(answer)[:300]))
