@@ -1,14 +1,10 @@
-import io
-import logging
-
-import xlsxwriter
-from werkzeug.exceptions import BadRequest, Forbidden
-
 from odoo import _, http
 from odoo.exceptions import AccessError, UserError
 from odoo.http import content_disposition, request
 
-_logger = logging.getLogger(__name__)
+# the keys of the client's ``context`` the routes apply, as Odoo's own routes do for the
+# companies (checked against the user's) and the language and time zone of the user
+CONTEXT_KEYS = ("allowed_company_ids", "lang", "tz")
 
 
 class CrmExecutiveDashboardController(http.Controller):
@@ -16,23 +12,36 @@ class CrmExecutiveDashboardController(http.Controller):
     # HELPERS
     # ------------------------------------------------------------
 
-    def _dashboard_env(self, allowed_company_ids=None):
-        """The request's environment, limited to the companies the page is showing.
+    def _dashboard_env(self, context=None, allowed_company_ids=None):
+        """The request's environment with the client's context (its companies, language, time
+        zone), like Odoo's ``call_kw`` applies it.
 
-        Raises AccessError for a user without CRM access, UserError on bad company ids.
+        ``allowed_company_ids`` (top level, older clients) wins over the context's. Raises
+        AccessError for a user without CRM access or a company the user may not see, UserError
+        on a malformed context or company list.
         """
         env = request.env
         if not env["crm.lead"].check_access_rights("read", raise_exception=False):
             raise AccessError(_("You do not have access to the CRM dashboard."))
+        if context is None:
+            context = {}
+        if not isinstance(context, dict):
+            raise UserError(_("context must be an object."))
+        values = {key: context[key] for key in CONTEXT_KEYS if context.get(key)}
         if allowed_company_ids:
-            if not isinstance(allowed_company_ids, list) or not all(
-                isinstance(cid, int) and not isinstance(cid, bool) for cid in allowed_company_ids
+            values["allowed_company_ids"] = allowed_company_ids
+        companies = values.get("allowed_company_ids")
+        if companies:
+            if not isinstance(companies, list) or not all(
+                isinstance(cid, int) and not isinstance(cid, bool) for cid in companies
             ):
                 raise UserError(_("allowed_company_ids must be a list of company ids."))
-            if not set(allowed_company_ids) <= set(env.user.company_ids.ids):
+            if not set(companies) <= set(env.user.company_ids.ids):
                 raise AccessError(_("You cannot access one of the companies you asked for."))
-            env = env(context=dict(env.context, allowed_company_ids=allowed_company_ids))
-        return env
+        for key in ("lang", "tz"):
+            if key in values and not isinstance(values[key], str):
+                raise UserError(_("%(key)s must be a string.", key=key))
+        return env(context=dict(env.context, **values))
 
     @staticmethod
     def _split_ids(value):
@@ -44,6 +53,10 @@ class CrmExecutiveDashboardController(http.Controller):
             part = part.strip()
             result.append(int(part) if part.isdigit() else part)
         return result
+
+    @staticmethod
+    def _error(code, error):
+        return {"error": {"code": code, "message": str(error)}}
 
     # ------------------------------------------------------------
     # ROUTES
@@ -57,20 +70,17 @@ class CrmExecutiveDashboardController(http.Controller):
         team_ids=None,
         user_ids=None,
         allowed_company_ids=None,
+        context=None,
         **kwargs,
     ):
         """Dashboard figures; bad input gives {"error": {"code", "message"}}, never a traceback."""
         if kwargs:
-            return {
-                "error": {
-                    "code": "bad_request",
-                    "message": _(
-                        "Unknown parameter(s): %(names)s.", names=", ".join(sorted(kwargs))
-                    ),
-                }
-            }
+            return self._error(
+                "bad_request",
+                _("Unknown parameter(s): %(names)s.", names=", ".join(sorted(kwargs))),
+            )
         try:
-            env = self._dashboard_env(allowed_company_ids)
+            env = self._dashboard_env(context, allowed_company_ids)
             dashboard = env["crm.executive.dashboard"]
             data = dashboard.get_dashboard_data(
                 date_from, date_to, team_ids=team_ids, user_ids=user_ids
@@ -78,27 +88,30 @@ class CrmExecutiveDashboardController(http.Controller):
             data["filter_options"] = dashboard.get_filter_options()
             return data
         except AccessError as error:
-            return {"error": {"code": "access_denied", "message": str(error)}}
+            return self._error("access_denied", error)
         except UserError as error:
-            return {"error": {"code": "bad_request", "message": str(error)}}
+            return self._error("bad_request", error)
 
     @http.route("/crm/dashboard/export", type="http", auth="user", methods=["GET"])
     def dashboard_export(
         self, date_from=None, date_to=None, team_ids=None, user_ids=None, company_ids=None, **kwargs
     ):
+        """The page's workbook; ``company_ids``: the companies of the page ("1,2"). Bad input
+        gives a JSON error with HTTP 400 (403 when access is denied), never a traceback."""
         try:
-            env = self._dashboard_env(self._split_ids(company_ids))
-            data = env["crm.executive.dashboard"].get_dashboard_data(
+            env = self._dashboard_env(allowed_company_ids=self._split_ids(company_ids))
+            dashboard = env["crm.executive.dashboard"]
+            data = dashboard.get_dashboard_data(
                 date_from,
                 date_to,
                 team_ids=self._split_ids(team_ids),
                 user_ids=self._split_ids(user_ids),
             )
         except AccessError as error:
-            raise Forbidden(str(error)) from None
+            return request.make_json_response(self._error("access_denied", error), status=403)
         except UserError as error:
-            raise BadRequest(str(error)) from None
-        content = self._build_xlsx(data)
+            return request.make_json_response(self._error("bad_request", error), status=400)
+        content = dashboard._export_xlsx(data)
         filename = "crm_dashboard_%s_%s.xlsx" % (
             data["period"]["date_from"],
             data["period"]["date_to"],
@@ -114,169 +127,3 @@ class CrmExecutiveDashboardController(http.Controller):
                 ("Content-Length", len(content)),
             ],
         )
-
-    # ------------------------------------------------------------
-    # XLSX
-    # ------------------------------------------------------------
-
-    def _build_xlsx(self, data):
-        output = io.BytesIO()
-        workbook = xlsxwriter.Workbook(output, {"in_memory": True})
-        bold = workbook.add_format({"bold": True, "bg_color": "#E9ECEF", "border": 1})
-        title = workbook.add_format({"bold": True, "font_size": 14})
-        decimals = data["currency"]["decimal_places"]
-        money = workbook.add_format(
-            {"num_format": "#,##0" + ("." + "0" * decimals if decimals else "")}
-        )
-        number = workbook.add_format({"num_format": "0.0"})
-
-        def table(sheet, heading, columns, rows):
-            sheet.write(0, 0, heading, title)
-            for col, (label, _key, _fmt) in enumerate(columns):
-                sheet.write(2, col, label, bold)
-                sheet.set_column(col, col, max(14, len(label) + 2))
-            for row_index, row in enumerate(rows, start=3):
-                for col, (_label, key, fmt) in enumerate(columns):
-                    value = row.get(key)
-                    if isinstance(value, (int, float)) and not isinstance(value, bool):
-                        sheet.write_number(row_index, col, value, fmt)
-                    else:
-                        sheet.write(row_index, col, "" if value in (None, False) else value)
-
-        period = data["period"]
-        money_kpis = {"won_revenue", "avg_deal_size", "pipeline_value", "weighted_pipeline"}
-        kpi_rows = [
-            {
-                "kpi": key,
-                "value": kpi["value"],
-                "previous": kpi["previous"],
-                "delta": kpi["delta"],
-                "change": kpi["change"],
-            }
-            for key, kpi in data["kpis"].items()
-        ]
-        sheet = workbook.add_worksheet(_("KPIs"))
-        table(
-            sheet,
-            _(
-                "CRM Dashboard %(start)s to %(end)s (previous: %(pstart)s to %(pend)s), "
-                "%(currency)s",
-                start=period["date_from"],
-                end=period["date_to"],
-                pstart=period["previous_from"],
-                pend=period["previous_to"],
-                currency=data["currency"]["name"],
-            ),
-            [
-                (_("KPI"), "kpi", None),
-                (_("Value"), "value", number),
-                (_("Previous period"), "previous", number),
-                (_("Difference"), "delta", number),
-                (_("Change %"), "change", number),
-            ],
-            kpi_rows,
-        )
-        for row_index, row in enumerate(kpi_rows, start=3):
-            if row["kpi"] in money_kpis:
-                for col in (1, 2, 3):
-                    sheet.write_number(
-                        row_index, col, row[("value", "previous", "delta")[col - 1]], money
-                    )
-        sheet.set_column(0, 0, 24)
-
-        table(
-            workbook.add_worksheet(_("Pipeline")),
-            _("Open opportunities by stage"),
-            [
-                (_("Stage"), "name", None),
-                (_("Count"), "count", None),
-                (_("Expected revenue"), "expected_revenue", money),
-                (_("Weighted revenue"), "weighted_revenue", money),
-                (_("Avg days in stage"), "avg_days_in_stage", number),
-            ],
-            data["pipeline"],
-        )
-        performance_columns = [
-            (_("Leads"), "leads", None),
-            (_("Opportunities"), "opportunities", None),
-            (_("Won"), "won", None),
-            (_("Lost"), "lost", None),
-            (_("Revenue"), "revenue", money),
-            (_("Conversion %"), "conversion_rate", number),
-            (_("Win rate %"), "win_rate", number),
-            (_("Activities done"), "activities_done", None),
-            (_("Activities overdue"), "activities_overdue", None),
-        ]
-        table(
-            workbook.add_worksheet(_("Teams")),
-            _("Sales teams"),
-            [(_("Team"), "name", None)] + performance_columns,
-            data["team_performance"],
-        )
-        table(
-            workbook.add_worksheet(_("Salespeople")),
-            _("Salespeople"),
-            [(_("Salesperson"), "name", None)] + performance_columns,
-            data["agent_metrics"],
-        )
-        table(
-            workbook.add_worksheet(_("Forecast")),
-            _("Open opportunities by expected closing month"),
-            [
-                (_("Month"), "month", None),
-                (_("Opportunities"), "count", None),
-                (_("Weighted"), "weighted", money),
-                (_("Best case"), "best_case", money),
-                (_("Worst case"), "worst_case", money),
-            ],
-            data["forecast"],
-        )
-        ai = data["ai_insights"]
-        ai_rows = [
-            {"label": _("AI-scored leads"), "value": ai["total_ai_scored"]},
-            {"label": _("Average AI score"), "value": ai["avg_ai_score"]},
-            {"label": _("High quality leads (score >= 70)"), "value": ai["high_quality_leads"]},
-            {"label": _("Score high (>= 70)"), "value": ai["ai_score_distribution"]["high"]},
-            {"label": _("Score medium (40-69)"), "value": ai["ai_score_distribution"]["medium"]},
-            {"label": _("Score low (< 40)"), "value": ai["ai_score_distribution"]["low"]},
-            {"label": _("AI vs manual accuracy %"), "value": ai["ai_vs_manual_accuracy"]},
-            {"label": _("Enrichment completed"), "value": ai["enrichment_stats"]["completed"]},
-            {"label": _("Enrichment pending"), "value": ai["enrichment_stats"]["pending"]},
-            {"label": _("Enrichment failed"), "value": ai["enrichment_stats"]["failed"]},
-            {"label": _("Average completeness"), "value": ai["ai_completeness_avg"]},
-            {"label": _("Average clarity"), "value": ai["ai_clarity_avg"]},
-            {"label": _("Average engagement"), "value": ai["ai_engagement_avg"]},
-            {
-                "label": _("Win rate of closed high-score leads %"),
-                "value": ai["won_by_ai_band"]["high"]["win_rate"],
-            },
-            {
-                "label": _("Win rate of closed low-score leads %"),
-                "value": ai["won_by_ai_band"]["low"]["win_rate"],
-            },
-        ]
-        sheet = workbook.add_worksheet(_("AI insights"))
-        table(
-            sheet,
-            _("AI insights"),
-            [(_("Figure"), "label", None), (_("Value"), "value", None)],
-            ai_rows,
-        )
-        sheet.set_column(0, 0, 40)
-        start = len(ai_rows) + 5
-        sheet.write(start, 0, _("Top AI-scored leads"), title)
-        headers = [
-            (_("Lead"), "name"),
-            (_("Customer"), "partner"),
-            (_("AI score"), "score"),
-            (_("Expected revenue"), "expected_revenue"),
-            (_("Stage"), "stage"),
-            (_("Salesperson"), "salesperson"),
-        ]
-        for col, (label, _key) in enumerate(headers):
-            sheet.write(start + 1, col, label, bold)
-        for row_index, lead in enumerate(ai["top_ai_scored_leads"], start=start + 2):
-            for col, (_label, key) in enumerate(headers):
-                sheet.write(row_index, col, lead[key])
-        workbook.close()
-        return output.getvalue()

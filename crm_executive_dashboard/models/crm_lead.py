@@ -1,8 +1,10 @@
 from odoo import models, tools
 from odoo.tools import SQL
 
-# the columns of crm_lead the dashboard reads: with them in an index, its main query and its
-# activity counts read the index alone (index-only scans) instead of the wide lead rows
+# the columns of crm_lead the dashboard's main query reads: with them in an index, it reads the
+# index alone (index-only scans) instead of the wide lead rows. No AI column: the scoring
+# rewrites them on every lead, and a write to an indexed column is a non-HOT update of all of
+# crm_lead's indexes; the dashboard reads them from its own narrow table (AI_TABLE)
 DASHBOARD_COLUMNS = (
     "id",
     "date_closed",
@@ -15,12 +17,26 @@ DASHBOARD_COLUMNS = (
     "probability",
     "expected_revenue",
     "date_last_stage_update",
-    "ai_last_enrichment_date",
-    "ai_probability_score",
-    "ai_completeness_score",
-    "ai_clarity_score",
-    "ai_engagement_score",
-    "ai_enrichment_status",
+)
+
+# the narrow copy of the AI columns of the scored leads, kept by triggers on crm_lead (any
+# write, ORM or SQL, of llm_lead_scoring or anyone else): (table column, crm_lead column)
+AI_TABLE = "crm_lead_ai_dashboard"
+AI_COLUMNS = (
+    ("scored_at", "ai_last_enrichment_date"),
+    ("score", "ai_probability_score"),
+    ("completeness", "ai_completeness_score"),
+    ("clarity", "ai_clarity_score"),
+    ("engagement", "ai_engagement_score"),
+    ("status", "ai_enrichment_status"),
+)
+AI_TRIGGER_FUNCTION = "crm_lead_ai_dashboard_sync"
+AI_TRIGGERS = ("crm_lead_ai_dashboard_insert", "crm_lead_ai_dashboard_update")
+# indexes of an earlier version, dropped on update
+OBSOLETE_INDEXES = (
+    "crm_lead_date_deadline_open_dashboard_idx",
+    "crm_lead_counted_dashboard_idx",
+    "crm_lead_ai_top_dashboard_idx",
 )
 
 FORECAST_COLUMNS = (
@@ -49,8 +65,9 @@ class CrmLead(models.Model):
             ["date_closed"],
             where="date_closed IS NOT NULL",
         )
+        for name in OBSOLETE_INDEXES:
+            self._cr.execute(SQL("DROP INDEX IF EXISTS %s", SQL.identifier(name)))
         # the open leads by expected closing date, with what the forecast reads (index-only)
-        self._cr.execute("DROP INDEX IF EXISTS crm_lead_date_deadline_open_dashboard_idx")
         if not tools.index_exists(self._cr, "crm_lead_forecast_dashboard_idx"):
             self._cr.execute(
                 SQL(
@@ -61,6 +78,18 @@ class CrmLead(models.Model):
                     SQL(", ").join(SQL.identifier(column) for column in FORECAST_COLUMNS),
                 )
             )
+        # the index of an earlier version held the AI columns: rebuilt without them
+        self._cr.execute(
+            SQL(
+                """SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                    JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+                   WHERE c.relname = %s AND a.attname LIKE %s""",
+                "crm_lead_dashboard_idx",
+                "ai\\_%",
+            )
+        )
+        if self._cr.fetchone():
+            self._cr.execute("DROP INDEX crm_lead_dashboard_idx")
         if not tools.index_exists(self._cr, "crm_lead_dashboard_idx"):
             self._cr.execute(
                 SQL(
@@ -70,29 +99,105 @@ class CrmLead(models.Model):
                     SQL(", ").join(SQL.identifier(column) for column in DASHBOARD_COLUMNS),
                 )
             )
-        # the team and salesperson of the counted leads (active or lost) in id order, to match
-        # them with their activities (merge join, see the dashboard's _query_activities)
-        if not tools.index_exists(self._cr, "crm_lead_counted_dashboard_idx"):
+        # the team and salesperson of the active leads in id order, to match them with their
+        # activities (merge join, see the dashboard's _query_activities)
+        if not tools.index_exists(self._cr, "crm_lead_active_dashboard_idx"):
             self._cr.execute(
                 SQL(
                     "CREATE INDEX %s ON %s (id) INCLUDE (team_id, user_id, company_id) "
-                    "WHERE active OR probability = 0",
-                    SQL.identifier("crm_lead_counted_dashboard_idx"),
+                    "WHERE active",
+                    SQL.identifier("crm_lead_active_dashboard_idx"),
                     SQL.identifier(self._table),
                 )
             )
-        # the top AI-scored leads: read in the order of this index, the first ones are found
-        # without sorting the scored leads
-        if not tools.index_exists(self._cr, "crm_lead_ai_top_dashboard_idx"):
-            self._cr.execute(
-                SQL(
-                    "CREATE INDEX %s ON %s (ai_probability_score DESC, id DESC) "
-                    "WHERE ai_probability_score IS NOT NULL",
-                    SQL.identifier("crm_lead_ai_top_dashboard_idx"),
-                    SQL.identifier(self._table),
-                )
-            )
+        self._init_ai_table()
         return res
+
+    def _init_ai_table(self):
+        """Create the narrow AI table (``AI_TABLE``, filled from the leads) and the triggers
+        that keep it equal to crm_lead's AI columns: a row per lead scored or with a scoring
+        status, deleted with its lead."""
+        cr = self._cr
+        columns = SQL(", ").join(SQL.identifier(column) for column, _lead in AI_COLUMNS)
+        lead_columns = SQL(", ").join(SQL.identifier(lead) for _column, lead in AI_COLUMNS)
+        new_values = SQL(", ").join(SQL("NEW.%s", SQL.identifier(lead)) for _c, lead in AI_COLUMNS)
+        old_values = SQL(", ").join(SQL("OLD.%s", SQL.identifier(lead)) for _c, lead in AI_COLUMNS)
+        has_ai = SQL("ai_last_enrichment_date IS NOT NULL OR ai_enrichment_status IS NOT NULL")
+        if not tools.table_exists(cr, AI_TABLE):
+            cr.execute(
+                SQL(
+                    """CREATE TABLE %(table)s (
+                           lead_id integer PRIMARY KEY REFERENCES crm_lead(id) ON DELETE CASCADE,
+                           scored_at timestamp, score float8, completeness float8,
+                           clarity float8, engagement float8, status varchar)""",
+                    table=SQL.identifier(AI_TABLE),
+                )
+            )
+            cr.execute(
+                SQL(
+                    "INSERT INTO %s (lead_id, %s) SELECT id, %s FROM crm_lead WHERE %s",
+                    SQL.identifier(AI_TABLE),
+                    columns,
+                    lead_columns,
+                    has_ai,
+                )
+            )
+            # the top AI-scored leads: read in the order of this index, the first ones are
+            # found without sorting the scored leads
+            cr.execute(
+                SQL(
+                    "CREATE INDEX %s ON %s (score DESC, lead_id DESC) "
+                    "WHERE scored_at IS NOT NULL AND score IS NOT NULL",
+                    SQL.identifier(AI_TABLE + "_score_idx"),
+                    SQL.identifier(AI_TABLE),
+                )
+            )
+        cr.execute(
+            SQL(
+                """CREATE OR REPLACE FUNCTION %(function)s() RETURNS trigger LANGUAGE plpgsql AS $$
+                   BEGIN
+                       IF NEW.ai_last_enrichment_date IS NULL
+                          AND NEW.ai_enrichment_status IS NULL THEN
+                           DELETE FROM %(table)s WHERE lead_id = NEW.id;
+                       ELSE
+                           INSERT INTO %(table)s (lead_id, %(columns)s)
+                                VALUES (NEW.id, %(new)s)
+                           ON CONFLICT (lead_id) DO UPDATE SET (%(columns)s) = (%(excluded)s);
+                       END IF;
+                       RETURN NULL;
+                   END $$""",
+                function=SQL.identifier(AI_TRIGGER_FUNCTION),
+                table=SQL.identifier(AI_TABLE),
+                columns=columns,
+                new=new_values,
+                excluded=SQL(", ").join(
+                    SQL("EXCLUDED.%s", SQL.identifier(column)) for column, _lead in AI_COLUMNS
+                ),
+            )
+        )
+        insert, update = AI_TRIGGERS
+        for name in AI_TRIGGERS:
+            cr.execute(SQL("DROP TRIGGER IF EXISTS %s ON crm_lead", SQL.identifier(name)))
+        cr.execute(
+            SQL(
+                "CREATE TRIGGER %s AFTER INSERT ON crm_lead FOR EACH ROW WHEN "
+                "(NEW.ai_last_enrichment_date IS NOT NULL OR NEW.ai_enrichment_status IS NOT NULL)"
+                " EXECUTE FUNCTION %s()",
+                SQL.identifier(insert),
+                SQL.identifier(AI_TRIGGER_FUNCTION),
+            )
+        )
+        cr.execute(
+            SQL(
+                "CREATE TRIGGER %s AFTER UPDATE OF %s ON crm_lead FOR EACH ROW "
+                "WHEN ((%s) IS DISTINCT FROM (%s)) EXECUTE FUNCTION %s()",
+                SQL.identifier(update),
+                lead_columns,
+                old_values,
+                new_values,
+                SQL.identifier(AI_TRIGGER_FUNCTION),
+            )
+        )
 
 
 class MailActivity(models.Model):
@@ -100,14 +205,15 @@ class MailActivity(models.Model):
 
     def _auto_init(self):
         res = super()._auto_init()
-        # the activities of leads in lead order, with their deadline, for the dashboard's
-        # overdue counts
-        if not tools.index_exists(self._cr, "mail_activity_lead_dashboard_idx"):
+        # the planned (not done) activities of leads in lead order, with their deadline, for
+        # the dashboard's overdue counts
+        self._cr.execute("DROP INDEX IF EXISTS mail_activity_lead_dashboard_idx")
+        if not tools.index_exists(self._cr, "mail_activity_lead_open_dashboard_idx"):
             self._cr.execute(
                 SQL(
                     "CREATE INDEX %s ON %s (res_id) INCLUDE (date_deadline) "
-                    "WHERE res_model = 'crm.lead'",
-                    SQL.identifier("mail_activity_lead_dashboard_idx"),
+                    "WHERE res_model = 'crm.lead' AND active",
+                    SQL.identifier("mail_activity_lead_open_dashboard_idx"),
                     SQL.identifier(self._table),
                 )
             )

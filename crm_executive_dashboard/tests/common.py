@@ -4,7 +4,7 @@ from odoo import fields
 from odoo.tests import TransactionCase, new_test_user
 
 PERIOD = ("2019-03-01", "2019-03-31")
-PREVIOUS = ("2019-01-29", "2019-02-28")
+PREVIOUS = ("2019-02-01", "2019-02-28")
 
 
 class DashboardCommon(TransactionCase):

@@ -70,6 +70,60 @@ class TestDashboardController(HttpCase, DashboardCommon):
         result = self.data(date_from=PERIOD[0], date_to=PERIOD[1])
         self.assertEqual(result["kpis"]["total_leads"]["value"], 7)
 
+    def test_context_like_odoo_routes(self):
+        """The route takes the web client's ``context`` (as Odoo's call_kw does): its companies
+        apply, checked against the user's."""
+        self.authenticate("dash_manager", "dash_manager")
+        main = [self.company_main.id]
+        both = [self.company_main.id, self.company_2.id]
+        result = self.data(
+            date_from=PERIOD[0],
+            date_to=PERIOD[1],
+            context={"allowed_company_ids": main, "lang": "en_US", "tz": "UTC", "uid": 1},
+        )
+        self.assertNotIn("error", result)
+        self.assertEqual(result["kpis"]["total_leads"]["value"], 5)
+        self.assertEqual(result["company_ids"], main)
+        result = self.data(
+            date_from=PERIOD[0], date_to=PERIOD[1], context={"allowed_company_ids": both}
+        )
+        self.assertEqual(result["kpis"]["total_leads"]["value"], 7)
+        self.assertEqual(result["company_ids"], both)
+        # a company the user is not in: refused, like Odoo's own routes
+        self.authenticate("dash_salesman", "dash_salesman")
+        result = self.data(
+            date_from=PERIOD[0],
+            date_to=PERIOD[1],
+            context={"allowed_company_ids": [self.company_2.id]},
+        )
+        self.assertEqual(result["error"]["code"], "access_denied")
+
+    def test_export_strings_are_strings(self):
+        """Names are written as text: a name that looks like a formula stays a string."""
+        formula = '=HYPERLINK("http://example.com","click")'
+        self.team_a.name = formula
+        self.leads["lead_open"].write({"name": "+cmd|' /C calc'!A0"})
+        self.env.cr.execute(
+            """UPDATE crm_lead SET ai_last_enrichment_date = '2019-03-20',
+                      ai_probability_score = 90 WHERE id = %s""",
+            (self.leads["lead_open"].id,),
+        )
+        self.authenticate("dash_manager", "dash_manager")
+        response = self.url_open(
+            "/crm/dashboard/export?date_from=%s&date_to=%s&company_ids=%s"
+            % (PERIOD + (self.company_main.id,))
+        )
+        self.assertEqual(response.status_code, 200)
+        book = zipfile.ZipFile(io.BytesIO(response.content))
+        for name in book.namelist():
+            if name.startswith("xl/worksheets/"):
+                self.assertNotIn(b"<f>", book.read(name), name)
+                self.assertNotIn(b"<f ", book.read(name), name)
+        sheets = read_xlsx(response.content)
+        self.assertIn(formula, [row[0] for row in sheets["Teams"][3:]])
+        top = [row for row in sheets["AI insights"] if row and row[0] == "+cmd|' /C calc'!A0"]
+        self.assertEqual(len(top), 1)
+
     def test_bad_inputs(self):
         self.authenticate("dash_manager", "dash_manager")
         cases = [
@@ -92,6 +146,15 @@ class TestDashboardController(HttpCase, DashboardCommon):
                 "list of company ids",
             ),
             ({"date_from": PERIOD[0], "date_to": PERIOD[1], "foo": 1}, "Unknown parameter"),
+            ({"date_from": PERIOD[0], "date_to": PERIOD[1], "context": "x"}, "context must be"),
+            (
+                {
+                    "date_from": PERIOD[0],
+                    "date_to": PERIOD[1],
+                    "context": {"allowed_company_ids": "1"},
+                },
+                "list of company ids",
+            ),
         ]
         for params, message in cases:
             with self.subTest(params=params):
@@ -167,5 +230,6 @@ class TestDashboardController(HttpCase, DashboardCommon):
         # bad input: a 400 with the message, no traceback
         response = self.url_open("/crm/dashboard/export?date_from=2019-04-01&date_to=2019-03-01")
         self.assertEqual(response.status_code, 400)
-        self.assertIn("is after the end date", response.text)
+        self.assertEqual(response.json()["error"]["code"], "bad_request")
+        self.assertIn("is after the end date", response.json()["error"]["message"])
         self.assertNotIn("Traceback", response.text)

@@ -9,6 +9,7 @@ import { useSetupAction } from "@web/webclient/actions/action_hook";
 import { _t } from "@web/core/l10n/translation";
 import { formatCurrency } from "@web/core/currency";
 import { humanNumber } from "@web/core/utils/numbers";
+import { escape } from "@web/core/utils/strings";
 import { KpiCard } from "../components/kpi_card/kpi_card.esm";
 import { DashboardChart } from "../components/chart/chart.esm";
 
@@ -172,7 +173,8 @@ export class ExecutiveDashboard extends Component {
                     date_to: f.dateTo,
                     team_ids: f.teamIds,
                     user_ids: f.userIds,
-                    allowed_company_ids: this.user.context.allowed_company_ids,
+                    // like the ORM's calls: the companies of the switcher, language, time zone
+                    context: this.user.context,
                 })
             );
             if (result.error) {
@@ -191,40 +193,64 @@ export class ExecutiveDashboard extends Component {
         this.pushFiltersToUrl();
     }
 
+    get exportUrl() {
+        // the figures on the page: its period, filters and companies, as the server answered
+        const data = this.state.data;
+        const params = new URLSearchParams({
+            date_from: data.period.date_from,
+            date_to: data.period.date_to,
+            company_ids: data.company_ids.join(","),
+        });
+        if (data.filters.team_ids.length) {
+            params.set("team_ids", data.filters.team_ids.join(","));
+        }
+        if (data.filters.user_ids.length) {
+            params.set("user_ids", data.filters.user_ids.join(","));
+        }
+        return `/crm/dashboard/export?${params.toString()}`;
+    }
+
     onExport() {
-        const f = this.state.filters;
-        const params = new URLSearchParams({ date_from: f.dateFrom, date_to: f.dateTo });
-        if (f.teamIds.length) {
-            params.set("team_ids", f.teamIds.join(","));
-        }
-        if (f.userIds.length) {
-            params.set("user_ids", f.userIds.join(","));
-        }
-        const companies = this.user.context.allowed_company_ids || [];
-        if (companies.length) {
-            params.set("company_ids", companies.join(","));
-        }
-        window.location.href = `/crm/dashboard/export?${params.toString()}`;
+        window.location.href = this.exportUrl;
     }
 
     // ------------------------------------------------------------
     // CLICK-THROUGH: the leads behind a number, with its own domain
     // ------------------------------------------------------------
 
-    openLeads(name, domain) {
+    openRecords(name, resModel, domain, views) {
         this.action.doAction({
             type: "ir.actions.act_window",
             name,
-            res_model: "crm.lead",
-            views: [
-                [false, "list"],
-                [false, "kanban"],
-                [false, "form"],
-            ],
+            res_model: resModel,
+            views,
             domain,
-            context: { active_test: false, create: false },
+            // an empty figure opens an empty list with a message, not Odoo's sample records: the
+            // 17.0 action service reads ``useSampleModel`` on the action itself (the context key
+            // alone is not read), the context keeps it for the views opened from the list
+            useSampleModel: false,
+            context: { active_test: false, create: false, useSampleModel: false },
+            help: `<p class="o_view_nocontent_empty_folder">${escape(_t("Nothing behind this figure"))}</p>
+                   <p>${escape(_t("No record matches this figure for the period and filters of the dashboard."))}</p>`,
             target: "current",
         });
+    }
+
+    openLeads(name, domain) {
+        this.openRecords(name, "crm.lead", domain, [
+            [false, "list"],
+            [false, "kanban"],
+            [false, "form"],
+        ]);
+    }
+
+    openActivitiesDone(row) {
+        // the rows of Odoo's Activities report behind the figure
+        this.openRecords(_t("Activities done: %s", row.name), "crm.activity.report", row.activities_done_domain, [
+            [false, "list"],
+            [false, "pivot"],
+            [false, "graph"],
+        ]);
     }
 
     openLead(leadId) {
@@ -249,23 +275,17 @@ export class ExecutiveDashboard extends Component {
         }
     }
 
-    openTrend(index) {
+    openTrend(index, datasetIndex) {
         const bucket = this.state.data.trends.buckets[index];
-        const base = this.state.data.kpis.total_leads.domain.filter(
-            (leaf) => !(Array.isArray(leaf) && leaf[0] === "create_date")
-        );
-        // the KPI domain minus its period, plus the bucket's part of the period
-        const domain = ["&", "&", ...this.normalize(base), ["create_date", ">=", bucket.domain_from], ["create_date", "<", bucket.domain_to]];
-        this.openLeads(_t("Leads created: %s", bucket.label), domain);
-    }
-
-    normalize(domain) {
-        // a domain as one term: ANDs its leaves when it has no explicit operators
-        const leaves = domain.filter((leaf) => Array.isArray(leaf));
-        if (leaves.length === domain.length && leaves.length > 1) {
-            return [...Array(leaves.length - 1).fill("&"), ...leaves];
+        if (!bucket) {
+            return;
         }
-        return domain.length ? domain : [[1, "=", 1]];
+        // the won revenue bars and the won line open the deals won, the other line the leads
+        if (datasetIndex === 1) {
+            this.openLeads(_t("Leads created: %s", bucket.label), bucket.domains.leads);
+        } else {
+            this.openLeads(_t("Won: %s", bucket.label), bucket.domains.won);
+        }
     }
 
     openForecast(index) {
@@ -343,6 +363,7 @@ export class ExecutiveDashboard extends Component {
             const isRate = def.format === "pct";
             return {
                 ...def,
+                definition: this.state.data.definitions[def.key],
                 value: this.formatKpi(def.format, kpi.value),
                 previous: this.formatKpi(def.format, kpi.previous),
                 // rates change in points, other figures in %
@@ -355,7 +376,14 @@ export class ExecutiveDashboard extends Component {
     get periodLabel() {
         const p = this.state.data.period;
         const fmt = (d) => DateTime.fromISO(d).toLocaleString(DateTime.DATE_MED);
-        return _t("%(from)s – %(to)s, compared with %(pfrom)s – %(pto)s", {
+        const compared = {
+            month: _t("the previous month"),
+            quarter: _t("the previous quarter"),
+            year: _t("the previous year"),
+            days: _t("the same number of days before"),
+        }[p.comparison];
+        return _t("%(from)s – %(to)s, compared with %(compared)s: %(pfrom)s – %(pto)s", {
+            compared,
             from: fmt(p.date_from),
             to: fmt(p.date_to),
             pfrom: fmt(p.previous_from),

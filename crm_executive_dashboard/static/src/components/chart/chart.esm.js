@@ -49,9 +49,13 @@ export class DashboardChart extends Component {
                 responsive: true,
                 maintainAspectRatio: false,
                 animation: false,
-                onClick: (event, elements) => {
-                    if (onClick && elements.length) {
-                        onClick(elements[0].index, elements[0].datasetIndex);
+                onClick: (event, elements, chart) => {
+                    // the element under the pointer first (a line's point, a bar), else the
+                    // first element of the interaction mode (a whole index of the trends)
+                    const hits = chart.getElementsAtEventForMode(event, "nearest", { intersect: true }, false);
+                    const element = hits[0] || elements[0];
+                    if (onClick && element) {
+                        onClick(element.index, element.datasetIndex);
                     }
                 },
                 onHover: (event, elements) => {

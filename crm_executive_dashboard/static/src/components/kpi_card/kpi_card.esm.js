@@ -8,6 +8,8 @@ export class KpiCard extends Component {
     static props = {
         name: String,
         title: String,
+        // what the figure counts (one line, shown as the tooltip)
+        definition: { type: String, optional: true },
         value: String,
         previous: String,
         change: { optional: true },

@@ -1,0 +1,251 @@
+from odoo import api, fields, models
+from odoo.osv import expression
+from odoo.tools import SQL
+
+from .crm_executive_dashboard import (
+    AI_ACCURACY_TOLERANCE,
+    AI_FIGURES,
+    AI_HIGH_SCORE,
+    AI_LOW_SCORE,
+    COUNTED_DOMAIN,
+    TOP_AI_LEADS,
+)
+from .crm_lead import AI_TABLE
+
+
+class CrmExecutiveDashboardAi(models.AbstractModel):
+    _inherit = "crm.executive.dashboard"
+
+    @api.model
+    def _query_ai_figures(self, p):
+        """The AI figures (``AI_FIGURES``) of the leads created in the period, and the won rate
+        by score band of the leads closed in it, in one query.
+
+        The AI columns are read from the narrow copy of them the module keeps (``AI_TABLE``,
+        see ``crm_lead.py``), not from crm_lead: no index of crm_lead holds an AI column, so
+        that scoring a lead stays a HOT update. The leads come in two branches: created in the
+        period (an index-only scan of ``crm_lead_dashboard_idx``), and closed in it but created
+        outside of it.
+        """
+        st = self._state_sql(p)
+        created = self._in_range_sql(SQL("crm_lead.create_date"), p["from_utc"], p["to_utc"])
+        closed = SQL(
+            "(%s AND (%s OR %s))",
+            self._in_range_sql(SQL("crm_lead.date_closed"), p["from_utc"], p["to_utc"]),
+            st["won"],
+            st["lost"],
+        )
+        scored = SQL("(%s AND ai.scored_at IS NOT NULL)", created)
+        closed_scored = SQL("(%s AND ai.scored_at IS NOT NULL)", closed)
+        score = SQL("ai.score")
+        figures = SQL(
+            """COUNT(*) FILTER (WHERE %(scored)s),
+               SUM(%(score)s) FILTER (WHERE %(scored)s),
+               COUNT(*) FILTER (WHERE %(scored)s AND %(score)s >= %(high)s),
+               COUNT(*) FILTER (WHERE %(scored)s AND %(score)s >= %(low)s AND %(score)s < %(high)s),
+               COUNT(*) FILTER (WHERE %(scored)s AND %(score)s < %(low)s),
+               COUNT(*) FILTER (WHERE %(scored)s
+                                AND ABS(%(score)s - COALESCE(crm_lead.probability, 0)) <= %(tol)s),
+               COUNT(*) FILTER (WHERE %(created)s AND ai.status = 'completed'),
+               COUNT(*) FILTER (WHERE %(created)s AND ai.status IN ('pending', 'processing')),
+               COUNT(*) FILTER (WHERE %(created)s AND ai.status = 'failed'),
+               SUM(ai.completeness) FILTER (WHERE %(scored)s),
+               COUNT(ai.completeness) FILTER (WHERE %(scored)s),
+               SUM(ai.clarity) FILTER (WHERE %(scored)s),
+               COUNT(ai.clarity) FILTER (WHERE %(scored)s),
+               SUM(ai.engagement) FILTER (WHERE %(scored)s),
+               COUNT(ai.engagement) FILTER (WHERE %(scored)s),
+               COUNT(*) FILTER (WHERE %(closed_scored)s AND %(score)s >= %(high)s),
+               COUNT(*) FILTER (WHERE %(closed_scored)s AND %(score)s >= %(high)s AND %(won)s),
+               COUNT(*) FILTER (WHERE %(closed_scored)s AND %(score)s < %(low)s),
+               COUNT(*) FILTER (WHERE %(closed_scored)s AND %(score)s < %(low)s AND %(won)s)""",
+            scored=scored,
+            score=score,
+            high=AI_HIGH_SCORE,
+            low=AI_LOW_SCORE,
+            tol=AI_ACCURACY_TOLERANCE,
+            created=created,
+            closed_scored=closed_scored,
+            won=st["won"],
+        )
+        period_created = self._range_domain("create_date", p["from_utc"], p["to_utc"])
+        branches = []
+        for domain in (
+            period_created,
+            expression.AND(
+                [
+                    [
+                        "|",
+                        "|",
+                        ("create_date", "=", False),
+                        ("create_date", "<", fields.Datetime.to_string(p["from_utc"])),
+                        ("create_date", ">=", fields.Datetime.to_string(p["to_utc"])),
+                    ],
+                    self._range_domain("date_closed", p["from_utc"], p["to_utc"]),
+                ]
+            ),
+        ):
+            query = self._lead_query(expression.AND([p["base_domain"], COUNTED_DOMAIN, domain]))
+            branches.append(
+                SQL(
+                    "(SELECT %s FROM %s JOIN %s ai ON ai.lead_id = crm_lead.id WHERE %s)",
+                    figures,
+                    query.from_clause,
+                    SQL.identifier(AI_TABLE),
+                    query.where_clause or SQL("TRUE"),
+                )
+            )
+        self.env.cr.execute(SQL(" UNION ALL ").join(branches))
+        totals = [0] * len(AI_FIGURES)
+        for row in self.env.cr.fetchall():
+            for index, value in enumerate(row):
+                totals[index] += value or 0
+        return dict(zip(AI_FIGURES, totals, strict=True))
+
+    @api.model
+    def _top_ai_leads(self, p, domain):
+        """The ``TOP_AI_LEADS`` leads of ``domain`` with the highest AI score: read in the order
+        of the narrow AI table's index on the score, the first ones are found without sorting
+        the scored leads."""
+        query = self._lead_query(domain)
+        self.env.cr.execute(
+            SQL(
+                """SELECT crm_lead.id FROM %s JOIN %s ai ON ai.lead_id = crm_lead.id
+                    WHERE %s AND ai.scored_at IS NOT NULL AND ai.score IS NOT NULL
+                 ORDER BY ai.score DESC, ai.lead_id DESC LIMIT %s""",
+                query.from_clause,
+                SQL.identifier(AI_TABLE),
+                query.where_clause or SQL("TRUE"),
+                TOP_AI_LEADS,
+            )
+        )
+        ids = [row[0] for row in self.env.cr.fetchall()]
+        leads = self.env["crm.lead"].with_context(active_test=False).browse(ids)
+        return leads.read(
+            [
+                "name",
+                "partner_id",
+                "partner_name",
+                "ai_probability_score",
+                "expected_revenue",
+                "stage_id",
+                "user_id",
+                "company_id",
+            ]
+        )
+
+    @api.model
+    def _scoring_model_line(self):
+        """The company's win-probability model (llm_lead_scoring), in one query."""
+        model = (
+            self.env["llm.scoring.model"]
+            .sudo()
+            .search_read(
+                [("company_id", "=", self.env.company.id), ("team_id", "=", False)],
+                [
+                    "version",
+                    "trained_at",
+                    "leads_used",
+                    "auc",
+                    "brier",
+                    "pls_brier",
+                    "calibration_error",
+                ],
+                limit=1,
+            )
+        )
+        if not model:
+            return {"method": "rules"}
+        model = model[0]
+        return {
+            "method": "learned",
+            "version": model["version"],
+            "trained_at": fields.Datetime.to_string(model["trained_at"]),
+            "leads_used": model["leads_used"],
+            "auc": round(model["auc"], 3),
+            "brier": round(model["brier"], 3),
+            "pls_brier": round(model["pls_brier"], 3),
+            "calibration_error": round(model["calibration_error"], 3),
+        }
+
+    @api.model
+    def _ai_insights(self, p, figures):
+        """The AI section from its figures (see ``_query_ai_figures``), plus the top leads."""
+        total = figures["scored"]
+        high, medium, low = figures["high"], figures["medium"], figures["low"]
+        closed_high, won_high = figures["closed_high"], figures["won_high"]
+        closed_low, won_low = figures["closed_low"], figures["won_low"]
+
+        def average(name, number):
+            return round(figures[name] / number, 1) if number else 0.0
+
+        created_domain = expression.AND(
+            [
+                p["base_domain"],
+                COUNTED_DOMAIN,
+                self._range_domain("create_date", p["from_utc"], p["to_utc"]),
+            ]
+        )
+        scored_domain = expression.AND([created_domain, [("ai_last_enrichment_date", "!=", False)]])
+        top = self._top_ai_leads(p, created_domain)
+        return {
+            "scoring_model": self._scoring_model_line(),
+            "total_ai_scored": total,
+            "avg_ai_score": average("score", high + medium + low),
+            "high_quality_leads": high,
+            "ai_score_distribution": {"high": high, "medium": medium, "low": low},
+            "ai_vs_manual_accuracy": self._rate(figures["accurate"], total),
+            "enrichment_stats": {
+                "completed": figures["completed"],
+                "pending": figures["pending"],
+                "failed": figures["failed"],
+            },
+            "ai_completeness_avg": average("completeness", figures["completeness_n"]),
+            "ai_clarity_avg": average("clarity", figures["clarity_n"]),
+            "ai_engagement_avg": average("engagement", figures["engagement_n"]),
+            "won_by_ai_band": {
+                "high": {
+                    "closed": closed_high,
+                    "won": won_high,
+                    "win_rate": self._rate(won_high, closed_high),
+                },
+                "low": {
+                    "closed": closed_low,
+                    "won": won_low,
+                    "win_rate": self._rate(won_low, closed_low),
+                },
+            },
+            "top_ai_scored_leads": [
+                {
+                    "id": lead["id"],
+                    "name": lead["name"],
+                    "partner": lead["partner_id"][1]
+                    if lead["partner_id"]
+                    else (lead["partner_name"] or ""),
+                    "score": round(lead["ai_probability_score"], 1),
+                    # expected revenue in the lead's company currency, like the lead form shows it
+                    "expected_revenue": lead["expected_revenue"],
+                    "stage": lead["stage_id"][1] if lead["stage_id"] else "",
+                    "salesperson": lead["user_id"][1] if lead["user_id"] else "",
+                }
+                for lead in top
+            ],
+            "domains": {
+                "scored": scored_domain,
+                "high": expression.AND(
+                    [scored_domain, [("ai_probability_score", ">=", AI_HIGH_SCORE)]]
+                ),
+                "medium": expression.AND(
+                    [
+                        scored_domain,
+                        [
+                            ("ai_probability_score", ">=", AI_LOW_SCORE),
+                            ("ai_probability_score", "<", AI_HIGH_SCORE),
+                        ],
+                    ]
+                ),
+                "low": expression.AND(
+                    [scored_domain, [("ai_probability_score", "<", AI_LOW_SCORE)]]
+                ),
+            },
+        }
