@@ -74,7 +74,7 @@ def main():
 
     registry = open_registry(args)
     httpd = start_server(args.latency)
-    settings = {"llm_concurrency": args.concurrency, "llm_batch_size": args.batch_size}
+    settings = {"llm_batch_size": args.batch_size}
     with registry.cursor() as cr:
         env = api.Environment(cr, SUPERUSER_ID, {})
         saved = {key: env.company[key] for key in settings}
@@ -89,6 +89,7 @@ def main():
                 "is_default": True,
                 "max_retries": 0,
                 "timeout": 30,
+                "concurrency": args.concurrency,
             }
         )
         # the rest of the backlog stays out of the way

@@ -1,3 +1,3 @@
 def post_init_hook(env):
-    """Score the leads that already exist by rules, so that nothing starts empty."""
-    env["crm.lead"]._ai_score_all_by_rules()
+    """Queue the active leads that already exist: the scoring cron scores them in batches."""
+    env["crm.lead"]._ai_queue_existing()

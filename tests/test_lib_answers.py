@@ -59,3 +59,73 @@ def test_provider_bodies():
     for body in ({}, {"choices": []}, {"choices": [{"message": {"content": ""}}]}, []):
         with pytest.raises(answers.UnusableAnswer):
             answers.parse_provider_body("openai", body)
+
+
+def test_truncated_answers_are_reported_as_truncated():
+    body = {
+        "choices": [{"message": {"content": '{"clarity": 80, "summ'}, "finish_reason": "length"}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 800},
+    }
+    with pytest.raises(answers.UnusableAnswer, match="truncated"):
+        answers.parse_provider_body("openai_compatible", body)
+    anthropic = {"content": [{"type": "text", "text": "{"}], "stop_reason": "max_tokens"}
+    with pytest.raises(answers.UnusableAnswer, match="truncated"):
+        answers.parse_provider_body("anthropic", anthropic)
+
+
+def test_anthropic_forced_tool_call_is_the_json_answer():
+    body = {
+        "content": [{"type": "tool_use", "name": "answer", "input": {"clarity": 70}}],
+        "stop_reason": "tool_use",
+        "usage": {"input_tokens": 5, "output_tokens": 7},
+    }
+    content, tokens_in, tokens_out = answers.parse_provider_body("anthropic", body)
+    assert json.loads(content) == {"clarity": 70} and (tokens_in, tokens_out) == (5, 7)
+
+
+def test_empty_answer_hints_at_the_chat_template():
+    body = {"choices": [{"message": {"content": "  "}, "finish_reason": "stop"}]}
+    with pytest.raises(answers.UnusableAnswer, match="chat template"):
+        answers.parse_provider_body("openai_compatible", body)
+
+
+PROMPT = "You are a sales assistant who drafts texts for a salesperson. The CRM lead is given."
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ('<lead_data>\n{"title": "x"}\n</lead_data>', "markers"),
+        (PROMPT + " Hello!", "repeats the prompt"),
+        ('{"subject": "Hi", "body": "Hello there"}', "JSON dump"),
+        ("Dear <one sentence>, thanks", "placeholder"),
+        (":{ 3 4 5", "too few real words"),
+        ("word " * 700, "too long"),
+    ],
+)
+def test_check_text_refuses_what_is_not_a_real_answer(text, reason):
+    with pytest.raises(answers.UnusableAnswer, match=reason):
+        answers.check_text(text, [PROMPT], min_words=3, max_chars=3000)
+
+
+def test_check_text_keeps_a_real_draft():
+    draft = "Subject: Next steps\n\nHello Carla,\nThank you for your time today.\nSam"
+    assert answers.check_text(draft, [PROMPT], min_words=3) == draft
+
+
+def test_analysis_with_nonsense_copied_from_the_prompt_is_refused():
+    nonsense = {
+        "clarity": 50,
+        "summary": ":{",
+        "strengths": ["3", "4", "5"],
+        "risks": [],
+        "next_action": "<one sentence>",
+    }
+    with pytest.raises(answers.UnusableAnswer):
+        answers.parse_analysis(json.dumps(nonsense))
+    nonsense["summary"] = "Clear need with a budget."
+    with pytest.raises(answers.UnusableAnswer, match="placeholder"):
+        answers.parse_analysis(json.dumps(nonsense))
+    nonsense["next_action"] = "Call the CFO."
+    parsed = answers.parse_analysis(json.dumps(nonsense))
+    assert parsed["strengths"] == []  # numbers are not strengths

@@ -16,6 +16,7 @@ class Server:
     def __init__(self, script):
         self.script = list(script)
         self.hits = []
+        self.delay = 0.0
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -25,6 +26,8 @@ class Server:
             def do_POST(self):
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 outer.hits.append(time.monotonic())
+                if outer.delay:
+                    time.sleep(outer.delay)
                 status, headers, body = (
                     outer.script.pop(0) if len(outer.script) > 1 else outer.script[0]
                 )
@@ -206,3 +209,52 @@ def test_a_budget_refusal_stops_the_failover(server_factory):
     )
     assert result["error_kind"] == transport.ERR_BUDGET and result["tried"] == []
     assert first.hits == [] and second.hits == []
+
+
+def test_a_timed_out_request_is_not_sent_again(server_factory):
+    slow = server_factory([(200, {}, OK[2])])
+    slow.delay = 2.0
+    result = transport.execute(request(slow.url, timeout=0.5, max_retries=3))
+    assert result["error_kind"] == "timeout" and result["attempts"] == 1
+
+
+def test_nothing_is_sent_past_the_deadline(server_factory):
+    server = server_factory([(503, {}, {})])
+    deadline = time.monotonic() + 2.5
+    started = time.monotonic()
+    result = transport.execute(
+        request(server.url, max_retries=10, deadline=deadline), sleep=time.sleep
+    )
+    assert time.monotonic() - started < 2.5
+    assert result["error_kind"] == "server" and 1 <= len(server.hits) < 10
+    late = transport.execute(request(server.url, deadline=time.monotonic() + 0.5))
+    assert late["error_kind"] == transport.ERR_DEADLINE and late["attempts"] == 0
+
+
+def test_the_timeout_is_cut_to_the_time_left(server_factory):
+    slow = server_factory([OK])
+    slow.delay = 5.0
+    started = time.monotonic()
+    result = transport.execute(request(slow.url, timeout=60, deadline=time.monotonic() + 2.0))
+    assert result["error_kind"] == "timeout"
+    assert time.monotonic() - started < 3.0
+
+
+def test_slots_limit_concurrency_and_the_breaker_stops_the_batch(server_factory):
+    slow = server_factory([OK])
+    slow.delay = 1.0
+    slots = transport.ProviderSlots(1)
+    results = []
+
+    def call():
+        results.append(transport.execute(request(slow.url, timeout=0.6, slots=slots)))
+
+    threads = [threading.Thread(target=call) for _i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # one call at a time: the first times out, the others are not sent at all
+    assert len(slow.hits) == 1
+    kinds = sorted(r["error_kind"] for r in results)
+    assert kinds == ["deadline", "deadline", "deadline", "timeout"]

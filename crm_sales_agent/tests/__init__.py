@@ -5,3 +5,4 @@ from . import test_security
 from . import test_performance
 from . import test_settings
 from . import test_privacy
+from . import test_drafting_quality

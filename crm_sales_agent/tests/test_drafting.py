@@ -135,7 +135,8 @@ class TestDrafting(SalesAgentLLMCommon):
 
     def test_sms_character_count(self):
         self._provider()
-        with self.llm_answers(lambda payload: (200, "x" * 170)):
+        sms = ("Hello, your chairs are ready for delivery next week. " * 4)[:170]
+        with self.llm_answers(lambda payload: (200, sms)):
             draft = self._draft("sms")
             draft.action_generate()
         self.assertEqual(draft.char_count, 170)

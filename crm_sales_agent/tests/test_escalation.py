@@ -170,12 +170,18 @@ class TestTone(SalesAgentLLMCommon):
         lead = self._lead(age_days=1)
         self._post_inbound(lead, "This is unacceptable. We are cancelling the project.")
         with self.llm_answers(lambda payload: (200, "negative")) as requests:
+            # the agent's batch only queues the question: no HTTP while its rows are locked
             self.Lead._cron_escalate()
+            self.assertFalse(requests)
+            self.assertFalse(lead.sales_agent_tone)
+            self.env["llm.job"]._cron_run_jobs()
             ours = [
                 r for r in requests if "unacceptable" in r["payload"]["messages"][-1]["content"]
             ]
             self.assertEqual(len(ours), 1)
             self.assertIn("tone", ours[0]["payload"]["messages"][0]["content"])
+            # the next run reads the answer
+            self.Lead._cron_escalate()
             sent = len(requests)
             self.assertEqual(lead.sales_agent_tone, "negative")
             self.assertIn(
@@ -187,8 +193,28 @@ class TestTone(SalesAgentLLMCommon):
             )
             # the same message is not analysed twice
             self.Lead._cron_escalate()
+            self.env["llm.job"]._cron_run_jobs()
             self.assertEqual(len(requests), sent)
             self.assertEqual(lead.sales_agent_tone, "negative")
+
+    def test_unreadable_tone_is_asked_once_and_stored_unknown(self):
+        self._provider()
+        lead = self._lead(age_days=1)
+        self._post_inbound(lead, "Hmm, let me think about your offer.")
+        with self.llm_answers(lambda payload: (200, "**The tone is hard to say**")) as requests:
+            for _run in range(3):
+                self.Lead._cron_escalate()
+                self.env["llm.job"]._cron_run_jobs()
+            ours = [r for r in requests if "let me think" in str(r["payload"])]
+            self.assertEqual(len(ours), 1, "one paid call, not one per run")
+        self.assertEqual(lead.sales_agent_tone, "unknown")
+        with self.llm_answers(lambda payload: (200, "**Negative**")) as requests:
+            self._post_inbound(lead, "This is not acceptable.")
+            self.Lead._cron_escalate()
+            self.env["llm.job"]._cron_run_jobs()
+            self.Lead._cron_escalate()
+            self.assertEqual(len([r for r in requests if "not acceptable" in str(r["payload"])]), 1)
+        self.assertEqual(lead.sales_agent_tone, "negative")
 
     def test_tone_skipped_without_provider_or_on_failure(self):
         lead = self._lead(age_days=1)
@@ -200,6 +226,8 @@ class TestTone(SalesAgentLLMCommon):
         self.assertEqual(lead.sales_agent_risk_level, "none")
         self._provider()
         with self.llm_answers(lambda payload: (500, "boom")) as requests:
+            self.Lead._cron_escalate()
+            self.env["llm.job"]._cron_run_jobs()
             self.Lead._cron_escalate()
             self.assertTrue(requests)
         self.assertFalse(lead.sales_agent_tone)

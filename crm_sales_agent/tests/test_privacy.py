@@ -100,6 +100,8 @@ class TestPrivacy(SalesAgentLLMCommon):
         lead = self._lead_with_history()
         with self.llm_answers(lambda payload: (200, "negative")) as requests:
             self.Lead._cron_escalate()
+            self.env["llm.job"]._cron_run_jobs()
+            self.Lead._cron_escalate()
             ours = [r for r in requests if "unacceptable" in json.dumps(r["payload"])]
             self.assertEqual(len(ours), 1)
             self._assert_nothing_personal(self._sent(ours))
@@ -112,6 +114,8 @@ class TestPrivacy(SalesAgentLLMCommon):
         self.env.company.llm_purpose_tone = False
         lead = self._lead_with_history()
         with self.llm_answers(lambda payload: (200, "negative")) as requests:
+            self.Lead._cron_escalate()
+            self.env["llm.job"]._cron_run_jobs()
             self.Lead._cron_escalate()
             self.assertFalse(requests)
         self.assertFalse(lead.sales_agent_tone)

@@ -1,4 +1,5 @@
 import json
+import time
 
 from markupsafe import Markup
 
@@ -6,7 +7,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import html2plaintext, plaintext2html
 
-from odoo.addons.llm_lead_scoring.lib import prompts
+from odoo.addons.llm_lead_scoring.lib import answers, prompts
 
 KINDS = [
     ("email", "Email"),
@@ -28,6 +29,21 @@ GSM_CHARS = frozenset(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZ"
     "ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà^{}\\[~]|€"
 )
+
+MAX_SMS_PARTS = 2
+MAX_DRAFT_CHARS = 3000
+DRAFT_DEADLINE_SECONDS = 45
+
+
+def sms_parts(text):
+    """SMS parts of ``text``: 160 GSM characters (153 a part when split), else 70 (67)."""
+    text = text or ""
+    if not text:
+        return 0
+    if set(text) <= GSM_CHARS:
+        return 1 if len(text) <= 160 else -(-len(text) // 153)
+    return 1 if len(text) <= 70 else -(-len(text) // 67)
+
 
 SYSTEM_PROMPT = (
     "You are a sales assistant who drafts texts for a salesperson. The CRM lead, its recent "
@@ -120,14 +136,8 @@ class CrmSalesAgentDraft(models.TransientModel):
     @api.depends("body")
     def _compute_char_count(self):
         for draft in self:
-            text = draft.body or ""
-            draft.char_count = len(text)
-            if not text:
-                draft.sms_parts = 0
-            elif set(text) <= GSM_CHARS:
-                draft.sms_parts = 1 if len(text) <= 160 else -(-len(text) // 153)
-            else:
-                draft.sms_parts = 1 if len(text) <= 70 else -(-len(text) // 67)
+            draft.char_count = len(draft.body or "")
+            draft.sms_parts = sms_parts(draft.body)
 
     @api.depends("kind")
     def _compute_kind_flags(self):
@@ -148,9 +158,16 @@ class CrmSalesAgentDraft(models.TransientModel):
         lead = self.lead_id
         messages, system = self._draft_messages(context)
         result = self.env["llm.service"]._request(
-            "drafting", messages, system_prompt=system, record=lead
+            "drafting",
+            messages,
+            system_prompt=system,
+            record=lead,
+            # the user waits: never near Odoo's limit_time_real (120 s)
+            deadline=time.monotonic() + DRAFT_DEADLINE_SECONDS,
+            options={"max_tokens": 200 if self.kind == "sms" else 900},
+            validate=lambda text: self._check_draft(text, [system, messages[0]["content"]]),
         )
-        content = (result.get("content") or "").strip() if result["success"] else ""
+        content = result["parsed"] if result["success"] else ""
         if content:
             subject, body = self._split_subject(content)
             self.write(
@@ -307,6 +324,23 @@ class CrmSalesAgentDraft(models.TransientModel):
         payload = payload.replace("</lead_data>", "<\\/lead_data>")
         messages = [{"role": "user", "content": "<lead_data>\n%s\n</lead_data>" % payload}]
         return messages, system
+
+    def _check_draft(self, text, prompt_texts):
+        """The draft as written by the model, refused when it echoes the prompt or the lead's
+        data, is a JSON dump, keeps a placeholder, or does not fit its kind."""
+        text = answers.check_text(text, prompt_texts, field="draft", min_words=3)
+        if self.kind == "sms":
+            parts = sms_parts(text)
+            if parts > MAX_SMS_PARTS:
+                raise answers.UnusableAnswer(
+                    "The AI draft is %s SMS parts long (at most %s)." % (parts, MAX_SMS_PARTS)
+                )
+        elif len(text) > MAX_DRAFT_CHARS:
+            raise answers.UnusableAnswer(
+                "The AI draft is too long (%s characters, at most %s)."
+                % (len(text), MAX_DRAFT_CHARS)
+            )
+        return text
 
     def _split_subject(self, content):
         """('subject', 'body') of an LLM answer; the subject only for emails."""

@@ -5,6 +5,24 @@ import math
 import re
 
 ANALYSIS_KEYS = ("clarity", "summary", "strengths", "risks", "next_action")
+# the contract of a lead analysis as a JSON schema, sent to providers that can enforce it
+ANALYSIS_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "clarity": {"type": "number", "minimum": 0, "maximum": 100},
+        "summary": {"type": "string"},
+        "strengths": {"type": "array", "items": {"type": "string"}},
+        "risks": {"type": "array", "items": {"type": "string"}},
+        "next_action": {"type": "string"},
+        "signals": {
+            "type": "object",
+            "properties": {
+                key: {"type": "boolean"} for key in ("budget", "timeline", "decision_maker", "need")
+            },
+        },
+    },
+    "required": ["clarity", "summary", "strengths", "risks", "next_action"],
+}
 SIGNAL_KEYS = ("budget", "timeline", "decision_maker", "need")
 MAX_LIST_ITEMS = 8
 MAX_TEXT = 2000
@@ -29,9 +47,17 @@ def parse_provider_body(provider_type, body):
         blocks = body.get("content")
         if not isinstance(blocks, list):
             raise UnusableAnswer("The provider's answer has no content.")
-        content = "".join(
-            b.get("text", "") for b in blocks if isinstance(b, dict) and b.get("type") == "text"
+        # structured output is asked as a forced tool call: its input is the JSON answer
+        tool = next(
+            (b for b in blocks if isinstance(b, dict) and b.get("type") == "tool_use"), None
         )
+        if tool and isinstance(tool.get("input"), dict):
+            content = json.dumps(tool["input"], ensure_ascii=False)
+        else:
+            content = "".join(
+                b.get("text", "") for b in blocks if isinstance(b, dict) and b.get("type") == "text"
+            )
+        finish = body.get("stop_reason")
         tokens_in, tokens_out = usage.get("input_tokens"), usage.get("output_tokens")
     else:
         choices = body.get("choices")
@@ -39,10 +65,48 @@ def parse_provider_body(provider_type, body):
             raise UnusableAnswer("The provider's answer has no choices.")
         message = choices[0].get("message") or {}
         content = message.get("content") if isinstance(message, dict) else None
+        finish = choices[0].get("finish_reason")
         tokens_in, tokens_out = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    if finish in ("length", "max_tokens"):
+        raise UnusableAnswer(
+            "The answer was truncated at the maximum number of tokens (the model did not stop)."
+        )
     if not isinstance(content, str) or not content.strip():
-        raise UnusableAnswer("The provider's answer is empty.")
+        raise UnusableAnswer(
+            "The provider's answer is empty (with a local server, check the model's chat "
+            "template)."
+        )
     return content, _int(tokens_in), _int(tokens_out)
+
+
+# what an answer must never contain: our own prompt's markers and placeholders
+PROMPT_MARKERS = ("<lead_data>", "</lead_data>", "<message>", "</message>")
+PLACEHOLDER = re.compile(r"<(?:one|number|short|true|subject)\b[^>]*>", re.IGNORECASE)
+WORD = re.compile(r"[^\W\d_]{2,}", re.UNICODE)
+
+
+def check_text(text, prompt_texts=(), field="answer", min_words=1, max_chars=None):
+    """Refuse a text that echoes the prompt, is a JSON dump, keeps a placeholder of the
+    prompt, has too few real words or is too long; return it stripped."""
+    text = (text or "").strip()
+    if any(marker in text for marker in PROMPT_MARKERS):
+        raise UnusableAnswer("The AI %s repeats the data markers of the prompt." % field)
+    for prompt in prompt_texts:
+        chunk = (prompt or "").strip()[:200]
+        if len(chunk) >= 40 and chunk in text:
+            raise UnusableAnswer("The AI %s repeats the prompt." % field)
+    if PLACEHOLDER.search(text):
+        raise UnusableAnswer("The AI %s keeps a placeholder of the prompt." % field)
+    stripped = text.lstrip("`").lstrip()
+    if stripped[:1] in "{[" and re.search(r'"\w+"\s*:', stripped):
+        raise UnusableAnswer("The AI %s is a JSON dump, not text." % field)
+    if len(WORD.findall(text)) < min_words:
+        raise UnusableAnswer("The AI %s has too few real words." % field)
+    if max_chars and len(text) > max_chars:
+        raise UnusableAnswer(
+            "The AI %s is too long (%s characters, at most %s)." % (field, len(text), max_chars)
+        )
+    return text
 
 
 def _int(value):
@@ -95,6 +159,10 @@ def parse_analysis(content):
     summary = _clean_text(obj["summary"], "summary")
     if not summary:
         raise UnusableAnswer("The AI answer's summary is empty.")
+    check_text(summary, field="summary", min_words=1)
+    next_action = check_text(
+        _clean_text(obj["next_action"], "next_action"), field="next action", min_words=1
+    )
     signals = obj.get("signals")
     signals = {
         key: signals[key]
@@ -105,7 +173,7 @@ def parse_analysis(content):
         "signals": signals,
         "clarity": float(clarity),
         "summary": summary,
-        "strengths": _clean_list(obj["strengths"], "strengths"),
-        "risks": _clean_list(obj["risks"], "risks"),
-        "next_action": _clean_text(obj["next_action"], "next_action"),
+        "strengths": [t for t in _clean_list(obj["strengths"], "strengths") if WORD.search(t)],
+        "risks": [t for t in _clean_list(obj["risks"], "risks") if WORD.search(t)],
+        "next_action": next_action,
     }

@@ -32,8 +32,22 @@ ERR_CONNECTION = "connection"
 ERR_SERVER = "server"
 ERR_INVALID = "invalid_answer"
 ERR_BUDGET = "budget"  # refused before any HTTP: the company's AI budget is used up
+ERR_DEADLINE = "deadline"  # not sent: the batch's time was up, or the provider timed out already
 
-RETRYABLE_KINDS = frozenset({ERR_RATE_LIMITED, ERR_SERVER, ERR_TIMEOUT, ERR_CONNECTION})
+# a timed-out request is not sent again: a one-slot server would still be busy with it
+RETRYABLE_KINDS = frozenset({ERR_RATE_LIMITED, ERR_SERVER, ERR_CONNECTION})
+MIN_CALL_SECONDS = 1.0  # a call that cannot have this much time before the deadline is not sent
+
+
+class ProviderSlots:
+    """The calls one provider may serve at once, shared by every worker thread of a batch,
+    and a breaker: once a call to it timed out, the rest of the batch is not sent to it."""
+
+    def __init__(self, concurrency):
+        self.size = max(int(concurrency or 1), 1)
+        self.semaphore = threading.BoundedSemaphore(self.size)
+        self.timed_out = False
+
 
 _local = threading.local()
 
@@ -107,17 +121,21 @@ def execute(request, sleep=time.sleep, gate=None):
     """POST ``request`` with retries; never raises for network or provider errors.
 
     Redirects are not followed. ``error`` never contains the provider's answer (it may be
-    shown to any user); ``detail`` has an excerpt of it, for managers.
+    shown to any user); ``detail`` has an excerpt of it, for managers. Nothing is sent, and
+    no retry is waited for, past ``request["deadline"]`` (a ``time.monotonic()`` value): the
+    request timeout is cut to the time left.
 
     :param dict request: url, headers, payload, timeout, max_retries, provider_type,
-        provider_id, provider_name, retry_after_cap (optional)
+        provider_id, provider_name, retry_after_cap, deadline, slots (``ProviderSlots``),
+        all but the first three optional
     :param gate: asked before every HTTP attempt (``acquire(request)`` returns a refusal
         text or None) and told after it (``release(request, tokens_in, tokens_out)``)
     :return dict: success, content, error, detail, error_kind, status_code, latency_ms,
         tokens_in, tokens_out, attempts, provider_id, provider_name
     """
     max_retries = max(int(request.get("max_retries") or 0), 0)
-    cap = float(request.get("retry_after_cap") or DEFAULT_RETRY_AFTER_CAP)
+    deadline = request.get("deadline")
+    slots = request.get("slots")
     result = {
         "success": False,
         "content": None,
@@ -136,69 +154,26 @@ def execute(request, sleep=time.sleep, gate=None):
     started = time.monotonic()
     attempt = 0
     while True:
-        refusal = gate.acquire(request) if gate else None
-        if refusal:
-            result.update(error=refusal, error_kind=ERR_BUDGET)
+        if slots and not slots.semaphore.acquire(timeout=_time_left(deadline)):
+            result.update(error="The batch ran out of time before this call.")
+            result["error_kind"] = ERR_DEADLINE
             break
-        result["attempts"] = attempt + 1
-        wait = None
         try:
-            response = _session().post(
-                request["url"],
-                json=request["payload"],
-                headers=request["headers"],
-                timeout=request.get("timeout") or 60,
-                allow_redirects=False,
-            )
-        except requests.Timeout:
-            result.update(error="The provider did not answer in time.", error_kind=ERR_TIMEOUT)
-        except requests.RequestException as exc:
-            result.update(
-                error="Could not reach the provider (%s)." % type(exc).__name__,
-                error_kind=ERR_CONNECTION,
-            )
-        else:
-            result["status_code"] = response.status_code
-            if 200 <= response.status_code < 300:
-                _read_success(request, response, result)
-            elif 300 <= response.status_code < 400:
-                result.update(
-                    error="The provider answered with a redirect (HTTP %s), which is not "
-                    "followed: check the base URL." % response.status_code,
-                    error_kind=ERR_REFUSED,
-                )
-            elif not is_retryable_status(response.status_code):
-                kind, error = ERR_REFUSED, "The provider refused the request (HTTP %s)."
-                if response.status_code == 401:
-                    kind, error = ERR_AUTH, "The provider rejected the API key (HTTP %s)."
-                elif response.status_code == 403:
-                    kind, error = ERR_AUTH, "The provider refused access (HTTP %s)."
-                result.update(
-                    error=error % response.status_code,
-                    detail=_error_message(response),
-                    error_kind=kind,
-                )
-            else:
-                kind = ERR_RATE_LIMITED if response.status_code == 429 else ERR_SERVER
-                result.update(
-                    error="The provider answered HTTP %s." % response.status_code,
-                    detail=_error_message(response),
-                    error_kind=kind,
-                )
-                wait = parse_retry_after(response.headers)
-                if wait is not None and wait > cap:
-                    result["error"] += " It asked to wait %.0f s, over the %.0f s cap." % (
-                        wait,
-                        cap,
-                    )
-                    wait = -1  # give up
-        if gate:
-            gate.release(request, result["tokens_in"], result["tokens_out"])
-        retryable = result["error_kind"] in RETRYABLE_KINDS
-        if result["success"] or not retryable or wait == -1 or attempt >= max_retries:
+            _attempt(request, result, gate, deadline, slots)
+        finally:
+            if slots:
+                slots.semaphore.release()
+        if result["error_kind"] in (ERR_BUDGET, ERR_DEADLINE) or result["success"]:
             break
-        sleep(wait if wait is not None else backoff_delay(attempt))
+        wait = result.pop("wait", None)
+        if result["error_kind"] not in RETRYABLE_KINDS or wait == -1 or attempt >= max_retries:
+            break
+        wait = wait if wait is not None else backoff_delay(attempt)
+        if deadline is not None and time.monotonic() + wait + MIN_CALL_SECONDS >= deadline:
+            break  # no time left for another attempt
+        sleep(wait)
         attempt += 1
+    result.pop("wait", None)
     result["latency_ms"] = int((time.monotonic() - started) * 1000)
     _logger.debug(
         "LLM call to %s: success=%s kind=%s attempts=%s in %s ms",
@@ -209,6 +184,86 @@ def execute(request, sleep=time.sleep, gate=None):
         result["latency_ms"],
     )
     return result
+
+
+def _time_left(deadline):
+    """Seconds until ``deadline`` less the minimum a call needs (None: no deadline)."""
+    if deadline is None:
+        return None
+    return max(deadline - time.monotonic() - MIN_CALL_SECONDS, 0.0)
+
+
+def _attempt(request, result, gate, deadline, slots):
+    """One HTTP attempt (or none, when the gate, the deadline or the breaker says no)."""
+    left = _time_left(deadline)
+    if (left is not None and left <= 0) or (slots and slots.timed_out):
+        result.update(
+            error="The batch ran out of time before this call."
+            if not (slots and slots.timed_out)
+            else "Not sent: the provider did not answer an earlier call of this batch in time.",
+            error_kind=ERR_DEADLINE,
+        )
+        return
+    refusal = gate.acquire(request) if gate else None
+    if refusal:
+        result.update(error=refusal, error_kind=ERR_BUDGET)
+        return
+    result["attempts"] += 1
+    timeout = request.get("timeout") or 60
+    if left is not None:
+        timeout = min(timeout, left + MIN_CALL_SECONDS)
+    try:
+        response = _session().post(
+            request["url"],
+            json=request["payload"],
+            headers=request["headers"],
+            timeout=timeout,
+            allow_redirects=False,
+        )
+    except requests.Timeout:
+        result.update(error="The provider did not answer in time.", error_kind=ERR_TIMEOUT)
+        if slots:
+            slots.timed_out = True
+    except requests.RequestException as exc:
+        result.update(
+            error="Could not reach the provider (%s)." % type(exc).__name__,
+            error_kind=ERR_CONNECTION,
+        )
+    else:
+        _read_response(request, response, result, float(request.get("retry_after_cap") or 0))
+    if gate:
+        gate.release(request, result["tokens_in"], result["tokens_out"])
+
+
+def _read_response(request, response, result, cap):
+    result["status_code"] = status = response.status_code
+    cap = cap or DEFAULT_RETRY_AFTER_CAP
+    if 200 <= status < 300:
+        _read_success(request, response, result)
+    elif 300 <= status < 400:
+        result.update(
+            error="The provider answered with a redirect (HTTP %s), which is not "
+            "followed: check the base URL." % status,
+            error_kind=ERR_REFUSED,
+        )
+    elif not is_retryable_status(status):
+        kind, error = ERR_REFUSED, "The provider refused the request (HTTP %s)."
+        if status == 401:
+            kind, error = ERR_AUTH, "The provider rejected the API key (HTTP %s)."
+        elif status == 403:
+            kind, error = ERR_AUTH, "The provider refused access (HTTP %s)."
+        result.update(error=error % status, detail=_error_message(response), error_kind=kind)
+    else:
+        result.update(
+            error="The provider answered HTTP %s." % status,
+            detail=_error_message(response),
+            error_kind=ERR_RATE_LIMITED if status == 429 else ERR_SERVER,
+        )
+        wait = parse_retry_after(response.headers)
+        if wait is not None and wait > cap:
+            result["error"] += " It asked to wait %.0f s, over the %.0f s cap." % (wait, cap)
+            wait = -1  # give up
+        result["wait"] = wait
 
 
 def _read_success(request, response, result):
@@ -247,7 +302,7 @@ def execute_with_failover(requests_in_order, sleep=time.sleep, gate=None):
     result = None
     for request in requests_in_order:
         result = execute(request, sleep=sleep, gate=gate)
-        if result["error_kind"] == ERR_BUDGET and not result["attempts"]:
+        if result["error_kind"] in (ERR_BUDGET, ERR_DEADLINE) and not result["attempts"]:
             break
         tried.append(
             {

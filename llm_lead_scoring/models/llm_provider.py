@@ -1,7 +1,10 @@
 import logging
+import time
 
 from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
+
+from ..lib import answers, prompts
 
 _logger = logging.getLogger(__name__)
 
@@ -18,6 +21,16 @@ DEFAULT_MODELS = {
     "openai_compatible": "llama3.2",
 }
 ANTHROPIC_VERSION = "2023-06-01"
+TEST_DEADLINE_SECONDS = 30  # a connection test never holds the browser longer
+MEASURE_DEADLINE_SECONDS = 90  # under Odoo's default limit_time_real (120 s)
+MEASURE_SAMPLE_LEAD = {
+    "title": "ERP roll-out for 50 users",
+    "company": "Sample Industries",
+    "stage": "Qualification",
+    "expected_revenue": 45000,
+    "description": "We need an ERP for 50 users to replace our legacy system by Q3. Budget "
+    "approved: 40k EUR. The CFO signs off; we want a demo and a quotation within two weeks.",
+}
 
 
 class LlmProvider(models.Model):
@@ -63,6 +76,30 @@ class LlmProvider(models.Model):
     temperature = fields.Float(default=0.2)
     max_tokens = fields.Integer(string="Max Tokens", default=800)
     timeout = fields.Integer(string="Timeout (s)", default=60)
+    structured_output = fields.Selection(
+        [
+            ("json_schema", "JSON schema (response_format: OpenAI, vLLM, Ollama, llama.cpp)"),
+            ("json_object", "JSON object (response_format json_object: Groq, older servers)"),
+            ("llama_cpp", "llama-cpp-python (json_object with schema)"),
+            ("ollama", "Ollama native (format)"),
+            ("vllm", "vLLM guided decoding (guided_json)"),
+            ("tool", "Forced tool call (Anthropic)"),
+            ("none", "None (the prompt alone asks for JSON)"),
+        ],
+        string="Structured Output",
+        compute="_compute_structured_output",
+        store=True,
+        readonly=False,
+        help="How a JSON answer is asked from this provider, so that it follows the contract.",
+    )
+    concurrency = fields.Integer(
+        string="Concurrent Calls",
+        compute="_compute_concurrency",
+        store=True,
+        readonly=False,
+        help="Calls this provider serves at once, for all companies and batches of a worker. "
+        "A local server (llama.cpp, Ollama) usually serves one at a time: 1.",
+    )
     max_retries = fields.Integer(string="Max Retries", default=2)
     sequence = fields.Integer(default=10)
     is_default = fields.Boolean(string="Default", copy=False, tracking=True)
@@ -78,6 +115,9 @@ class LlmProvider(models.Model):
     # Usage, computed from the AI call log since the last reset
     usage_reset_date = fields.Datetime(string="Usage Counted Since", readonly=True, copy=False)
     request_count = fields.Integer(string="Calls", compute="_compute_usage_stats")
+    attempt_count = fields.Integer(
+        string="HTTP Attempts", compute="_compute_usage_stats", help="Retries included."
+    )
     failure_count = fields.Integer(string="Failures", compute="_compute_usage_stats")
     invalid_answer_count = fields.Integer(string="Invalid Answers", compute="_compute_usage_stats")
     tokens_in = fields.Integer(string="Tokens In", compute="_compute_usage_stats")
@@ -87,7 +127,7 @@ class LlmProvider(models.Model):
     success_rate = fields.Float(
         string="Usable Answers (%)",
         compute="_compute_usage_stats",
-        help="Calls whose answer was usable, out of all calls.",
+        help="Usable answers out of all HTTP attempts (retries included).",
     )
     last_used = fields.Datetime(compute="_compute_usage_stats")
     last_error = fields.Char(compute="_compute_usage_stats")
@@ -106,6 +146,29 @@ class LlmProvider(models.Model):
                 provider.base_url = DEFAULT_BASE_URLS.get(provider.provider_type)
 
     @api.depends("provider_type")
+    def _compute_structured_output(self):
+        defaults = {
+            "openai": "json_schema",
+            "groq": "json_object",
+            "anthropic": "tool",
+            "openai_compatible": "llama_cpp",
+        }
+        for provider in self:
+            if not provider.structured_output or provider.structured_output in (
+                "json_schema",
+                "json_object",
+                "tool",
+                "llama_cpp",
+            ):
+                provider.structured_output = defaults.get(provider.provider_type, "none")
+
+    @api.depends("provider_type")
+    def _compute_concurrency(self):
+        for provider in self:
+            if not provider.concurrency:
+                provider.concurrency = 1 if provider.provider_type == "openai_compatible" else 4
+
+    @api.depends("provider_type")
     def _compute_model_name(self):
         for provider in self:
             if not provider.model_name or provider.model_name in DEFAULT_MODELS.values():
@@ -120,7 +183,14 @@ class LlmProvider(models.Model):
             for provider, outcome, *values in Log._read_group(
                 domain,
                 ["provider_id", "outcome"],
-                ["__count", "tokens_in:sum", "tokens_out:sum", "cost:sum", "latency_ms:sum"],
+                [
+                    "__count",
+                    "tokens_in:sum",
+                    "tokens_out:sum",
+                    "cost:sum",
+                    "latency_ms:sum",
+                    "attempts:sum",
+                ],
             )
         }
         last = {
@@ -137,7 +207,7 @@ class LlmProvider(models.Model):
         }
         for provider in self:
             rows = {
-                outcome: totals.get((provider.id, outcome), (0, 0, 0, 0.0, 0))
+                outcome: totals.get((provider.id, outcome), (0, 0, 0, 0.0, 0, 0))
                 for outcome in ("ok", "invalid", "error")
             }
             calls = sum(row[0] for row in rows.values())
@@ -149,7 +219,9 @@ class LlmProvider(models.Model):
             provider.tokens_out = sum(row[2] for row in rows.values())
             provider.total_cost = sum(row[3] for row in rows.values())
             provider.avg_latency_ms = rows["ok"][4] // ok_calls if ok_calls else 0
-            provider.success_rate = 100.0 * ok_calls / calls if calls else 0.0
+            attempts = sum(row[5] for row in rows.values())
+            provider.attempt_count = attempts
+            provider.success_rate = 100.0 * ok_calls / attempts if attempts else 0.0
             provider.last_used = last.get(provider.id, (False,))[0]
             provider.last_error = last_errors.get(provider.id, False)
 
@@ -165,7 +237,15 @@ class LlmProvider(models.Model):
             return [("id", "=", 0)]
         return ["|"] * (len(domains) - 1) + [term for d in domains for term in d]
 
-    @api.constrains("temperature", "max_tokens", "timeout", "max_retries")
+    @api.constrains(
+        "temperature",
+        "max_tokens",
+        "timeout",
+        "max_retries",
+        "concurrency",
+        "price_input",
+        "price_output",
+    )
     def _check_ranges(self):
         for provider in self:
             if not 0 <= provider.temperature <= 2:
@@ -176,6 +256,10 @@ class LlmProvider(models.Model):
                 raise ValidationError(_("The timeout must be between 5 and 300 seconds."))
             if not 0 <= provider.max_retries <= 10:
                 raise ValidationError(_("Max retries must be between 0 and 10."))
+            if not 1 <= provider.concurrency <= 32:
+                raise ValidationError(_("Concurrent calls must be between 1 and 32."))
+            if provider.price_input < 0 or provider.price_output < 0:
+                raise ValidationError(_("Prices cannot be negative."))
 
     @api.constrains("base_url")
     def _check_base_url(self):
@@ -230,31 +314,115 @@ class LlmProvider(models.Model):
     # ------------------------------------------------------------
 
     def action_test_connection(self):
-        """Send one short request through the gateway and say what came back (managers)."""
+        """Send one short request through the gateway and check the answer itself
+        (managers): a server that answers with nothing, or with the question, is not a
+        working model."""
         self.ensure_one()
         self.env["llm.service"]._check_manager()
+        question = "Reply with the single word: OK"
         result = self.env["llm.service"]._request(
             "test",
-            [{"role": "user", "content": "Reply with the single word: OK"}],
+            [{"role": "user", "content": question}],
             provider=self,
             company=self.company_id or None,
+            deadline=time.monotonic() + TEST_DEADLINE_SECONDS,
         )
-        if result["success"]:
+        answer = (result.get("content") or "").strip()
+        problem = (
+            result["error"]
+            if not result["success"]
+            else self._test_answer_problem(question, answer)
+        )
+        if not problem:
             notification = {
                 "type": "success",
                 "title": _("Connection works"),
                 "message": _(
-                    "%(name)s answered in %(ms)s ms.", name=self.name, ms=result["latency_ms"]
+                    "%(name)s answered %(answer)s in %(ms)s ms.",
+                    name=self.name,
+                    answer=answer[:20],
+                    ms=result["latency_ms"],
                 ),
             }
         else:
             notification = {
                 "type": "danger",
                 "title": _("Connection failed"),
-                "message": result["error"],
+                "message": problem,
                 "sticky": True,
             }
         return {"type": "ir.actions.client", "tag": "display_notification", "params": notification}
+
+    def _test_answer_problem(self, question, answer):
+        """Why the answer to the connection test shows a model that does not work, or None."""
+        template_hint = _(
+            "A local server (llama.cpp, Ollama) needs the model's chat template: start it with "
+            "the model's chat format (e.g. --chat_format for llama-cpp-python) or a GGUF that "
+            "ships its template."
+        )
+        if not answer:
+            return _("The model answered nothing. %(hint)s", hint=template_hint)
+        if question.lower() in answer.lower() or "<start_of_turn>" in answer:
+            return _("The model repeated the question. %(hint)s", hint=template_hint)
+        if "ok" not in answer.lower() or len(answer) > 40:
+            return _(
+                "The model did not follow the instruction (it answered %(answer)r): it is "
+                "unlikely to give usable analyses.",
+                answer=answer[:80],
+            )
+        return None
+
+    def action_measure(self):
+        """Time one real scoring-sized request and propose settings that fit this server
+        (managers): a timeout three times the measured latency, one call at a time for a
+        server that answers slowly."""
+        self.ensure_one()
+        self.env["llm.service"]._check_manager()
+        sample = prompts.lead_payload(MEASURE_SAMPLE_LEAD)
+        system, messages = prompts.build_messages(sample)
+        result = self.env["llm.service"]._request(
+            "test",
+            messages,
+            system_prompt=system,
+            provider=self,
+            company=self.company_id or None,
+            deadline=time.monotonic() + MEASURE_DEADLINE_SECONDS,
+            options={"max_tokens": 600, "schema": answers.ANALYSIS_SCHEMA, "stop": None},
+        )
+        seconds = result["latency_ms"] / 1000.0
+        if not result["success"]:
+            params = {
+                "type": "danger",
+                "title": _("Measure failed"),
+                "message": _(
+                    "%(error)s (after %(s).1f s). A CPU server may need a longer timeout.",
+                    error=result["error"],
+                    s=seconds,
+                ),
+                "sticky": True,
+            }
+            return {"type": "ir.actions.client", "tag": "display_notification", "params": params}
+        timeout = min(max(int(seconds * 3) + 1, 10), 300)
+        concurrency = 1 if seconds > 5 or self.provider_type == "openai_compatible" else 4
+        rate = result["tokens_out"] / seconds if seconds else 0.0
+        self.write({"timeout": timeout, "concurrency": concurrency, "max_retries": 1})
+        params = {
+            "type": "success",
+            "title": _("Measured: %(s).1f s per analysis", s=seconds),
+            "message": _(
+                "%(tokens)s tokens out at %(rate).1f tokens/s. Set: timeout %(timeout)s s, "
+                "%(concurrency)s concurrent call(s), 1 retry (for rate limits and server "
+                "errors only). Scoring throughput: about %(per_min).0f leads a minute.",
+                tokens=result["tokens_out"],
+                rate=rate,
+                timeout=timeout,
+                concurrency=concurrency,
+                per_min=60.0 * concurrency / seconds if seconds else 0.0,
+            ),
+            "sticky": True,
+            "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+        }
+        return {"type": "ir.actions.client", "tag": "display_notification", "params": params}
 
     def action_reset_usage(self):
         """Count the usage from now on (managers); the AI call log itself is kept."""
@@ -295,30 +463,61 @@ class LlmProvider(models.Model):
             headers["Authorization"] = "Bearer %s" % key
         return headers
 
-    def _request_payload(self, messages, system_prompt=None):
+    def _request_payload(self, messages, system_prompt=None, options=None):
+        """The provider's request body.
+
+        :param dict options: per-purpose limits of the gateway: ``max_tokens`` (a cap under
+            the provider's own), ``stop`` (stop sequences), ``schema`` (a JSON schema the
+            answer must follow, asked in the form this provider understands)
+        """
         self.ensure_one()
+        options = options or {}
         payload = {
             "model": self.model_name,
-            "max_tokens": self.max_tokens,
+            "max_tokens": min(self.max_tokens, options.get("max_tokens") or self.max_tokens),
             "temperature": self.temperature,
         }
         if self.provider_type == "anthropic":
             payload["messages"] = list(messages)
             if system_prompt:
                 payload["system"] = system_prompt
+            if options.get("stop"):
+                payload["stop_sequences"] = list(options["stop"])
         else:
             payload["messages"] = (
                 [{"role": "system", "content": system_prompt}] if system_prompt else []
             ) + list(messages)
+            if options.get("stop"):
+                payload["stop"] = list(options["stop"])
+        schema = options.get("schema")
+        mode = self.structured_output
+        if schema and mode == "tool":
+            payload["tools"] = [
+                {"name": "answer", "description": "The answer.", "input_schema": schema}
+            ]
+            payload["tool_choice"] = {"type": "tool", "name": "answer"}
+        elif schema and mode == "json_schema":
+            payload["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "schema": schema},
+            }
+        elif schema and mode == "json_object":
+            payload["response_format"] = {"type": "json_object"}
+        elif schema and mode == "llama_cpp":
+            payload["response_format"] = {"type": "json_object", "schema": schema}
+        elif schema and mode == "ollama":
+            payload["format"] = schema
+        elif schema and mode == "vllm":
+            payload["guided_json"] = schema
         return payload
 
-    def _prepare_request(self, messages, system_prompt=None):
+    def _prepare_request(self, messages, system_prompt=None, options=None):
         """Everything a worker thread needs to call this provider, as a plain dict."""
         self.ensure_one()
         return {
             "url": self._api_url(),
             "headers": self._api_headers(),
-            "payload": self._request_payload(messages, system_prompt),
+            "payload": self._request_payload(messages, system_prompt, options),
             "timeout": self.timeout,
             "max_retries": self.max_retries,
             "provider_type": self.provider_type,

@@ -12,6 +12,16 @@ from .llm_call_log import PURPOSES
 _logger = logging.getLogger(__name__)
 
 COMPONENTS = ("completeness", "clarity", "engagement")
+# what each use may cost at most: an answer cap under the provider's own max tokens, and
+# stop sequences (a model that never stops is cut here, not at the provider's max tokens)
+PURPOSE_OPTIONS = {
+    "scoring": {"max_tokens": 600},
+    "research": {"max_tokens": 400},
+    "tone": {"max_tokens": 8, "stop": ["\n"]},
+    "drafting": {"max_tokens": 900},
+    "assistant": {"max_tokens": 900},
+    "test": {"max_tokens": 8, "stop": ["\n"]},
+}
 
 
 class LlmService(models.AbstractModel):
@@ -59,77 +69,128 @@ class LlmService(models.AbstractModel):
 
     @api.model
     def _request(
-        self, purpose, messages, system_prompt=None, record=None, company=None, provider=None
+        self,
+        purpose,
+        messages,
+        system_prompt=None,
+        record=None,
+        company=None,
+        provider=None,
+        deadline=None,
+        options=None,
+        validate=None,
     ):
         """One AI call through the gateway; see ``_request_many``."""
         job = {"messages": messages, "system": system_prompt, "record": record}
-        return self._request_many(purpose, {0: job}, company=company, provider=provider)[0]
+        return self._request_many(
+            purpose,
+            {0: job},
+            company=company,
+            provider=provider,
+            validate=validate,
+            deadline=deadline,
+            options=options,
+        )[0]
 
     @api.model
     def _request_many(
-        self, purpose, jobs, company=None, provider=None, validate=None, concurrency=1
+        self,
+        purpose,
+        jobs,
+        company=None,
+        provider=None,
+        validate=None,
+        deadline=None,
+        options=None,
     ):
-        """Send ``jobs`` to the company's providers (failover order) or to ``provider``.
+        """Send ``jobs`` to their company's providers (failover order) or to ``provider``.
 
-        In order: the purpose must be on for the company; personal data is removed when the
-        company says so; the company's budget is asked before every HTTP attempt; worker
-        threads do HTTP only; one ``llm.call.log`` row is written per provider called.
+        In order, for each company of the jobs: the purpose must be on; personal data is
+        removed when the company says so; the company's budget is asked before every HTTP
+        attempt. Then every call of every company goes through one pool of worker threads
+        (HTTP only), each provider serving at most its *Concurrent Calls* at once; nothing is
+        sent past ``deadline``; one ``llm.call.log`` row is written per provider called.
         Never raises for network, provider or budget errors.
 
         :param str purpose: one of ``llm_call_log.PURPOSES``
         :param dict jobs: {key: {"messages": [...], "system": str, "record": record or None}}
+        :param company: the company of jobs without a record (default: the current one)
         :param validate: callable(content) -> parsed value, raising
             ``answers.UnusableAnswer`` for an answer that cannot be used
+        :param float deadline: a ``time.monotonic()`` value
+        :param dict options: ``max_tokens``, ``stop``, ``schema`` over ``PURPOSE_OPTIONS``
         :return dict: {key: result}, result = success, content, parsed, error, error_kind
-            (transport's kinds, ``budget``, ``disabled``), retry_at (budget), provider,
-            provider_id, model, latency_ms, tokens_in, tokens_out, tried, sent
+            (transport's kinds, ``budget``, ``deadline``, ``disabled``), retry_at (budget),
+            provider, provider_id, model, latency_ms, tokens_in, tokens_out, tried, sent
         """
-        if not jobs:
-            return {}
-        first = next(iter(jobs.values())).get("record")
-        company = company or (first and first._fields.get("company_id") and first.company_id)
-        company = (company or self.env.company).sudo()
-        config = self._get_config(company)
-        if purpose != "test" and not config.get("purpose_" + purpose):
-            return self._refuse_all(
-                jobs,
-                "disabled",
-                _(
-                    "AI for %(purpose)s is switched off for %(company)s.",
-                    purpose=dict(PURPOSES)[purpose],
-                    company=company.name,
-                ),
-            )
-        providers = provider.sudo() if provider else self._providers(company)
-        if not providers:
-            return self._refuse_all(jobs, None, _("No LLM provider is configured."))
-        sent = self._redact(jobs, config)
+        results, groups = {}, {}
+        for key, job in jobs.items():
+            record = job.get("record")
+            owner = record and "company_id" in record._fields and record.company_id
+            groups.setdefault((owner or company or self.env.company).sudo(), {})[key] = job
         Log = self.env["llm.call.log"].sudo()
-        budget = Log._budget(company, config)
-        requests_by_key = {
-            key: [p._prepare_request(sent[key], jobs[key].get("system")) for p in providers]
-            for key in jobs
-        }
-        results = self._execute(requests_by_key, budget, concurrency)
+        call_options = dict(PURPOSE_OPTIONS.get(purpose, {}), **(options or {}))
+        calls, budgets, slots = {}, {}, {}
+        for owner, owner_jobs in groups.items():
+            config = self._get_config(owner)
+            if purpose != "test" and not config.get("purpose_" + purpose):
+                results.update(
+                    self._refuse_all(
+                        owner_jobs,
+                        "disabled",
+                        _(
+                            "AI for %(purpose)s is switched off for %(company)s.",
+                            purpose=dict(PURPOSES)[purpose],
+                            company=owner.name,
+                        ),
+                    )
+                )
+                continue
+            providers = provider.sudo() if provider else self._providers(owner)
+            if not providers:
+                results.update(
+                    self._refuse_all(owner_jobs, None, _("No LLM provider is configured."))
+                )
+                continue
+            sent = self._redact(owner_jobs, config)
+            budgets[owner] = budget = Log._budget(owner, config)
+            for p in providers:
+                slots.setdefault(p.id, transport.ProviderSlots(p.concurrency))
+            for key, job in owner_jobs.items():
+                requests = [
+                    p._prepare_request(sent[key], job.get("system"), call_options)
+                    for p in providers
+                ]
+                for request in requests:
+                    request.update(deadline=deadline, slots=slots[request["provider_id"]])
+                calls[key] = (owner, sent[key], requests, budget)
+        workers = min(len(calls), sum(s.size for s in slots.values()), 32)
+        done = self._execute(
+            {key: (reqs, gate) for key, (_o, _s, reqs, gate) in calls.items()}, workers
+        )
         logs = []
-        for key, result in results.items():
-            result["sent"] = sent[key]
+        for key, result in done.items():
+            owner, sent, _requests, budget = calls[key]
+            result["sent"] = sent
             result["parsed"] = None
             if result["success"] and validate:
                 try:
                     result["parsed"] = validate(result["content"])
                 except answers.UnusableAnswer as exc:
                     result.update(success=False, error=str(exc), error_kind=transport.ERR_INVALID)
-                    if result["tried"]:
-                        result["tried"][-1].update(
-                            success=False, error=str(exc), error_kind=transport.ERR_INVALID
-                        )
+                    result["tried"][-1].update(
+                        success=False, error=str(exc), error_kind=transport.ERR_INVALID
+                    )
             if result["error_kind"] == transport.ERR_BUDGET:
                 result["retry_at"] = Log._budget_window_end(budget.refused)
-            logs += self._log_values(purpose, company, jobs[key].get("record"), sent[key], result)
-        Log.create(logs)
-        if budget.refused or any(r >= budget_lib.WARNING_RATIO for r in budget.ratios().values()):
-            Log._budget_warn(company, budget)
+            logs += self._log_values(purpose, owner, jobs[key], sent, result)
+            results[key] = result
+        Log._record(logs)
+        for owner, budget in budgets.items():
+            if budget.refused or any(
+                r >= budget_lib.WARNING_RATIO for r in budget.ratios().values()
+            ):
+                Log._budget_warn(owner, budget)
         return results
 
     def _refuse_all(self, jobs, kind, error):
@@ -144,18 +205,20 @@ class LlmService(models.AbstractModel):
             for key in jobs
         }
 
-    def _execute(self, requests_by_key, budget, concurrency):
-        """HTTP in worker threads (no ORM there): {key: transport result}."""
-        workers = max(min(concurrency or 1, len(requests_by_key)), 1)
-        if workers == 1:
+    def _execute(self, calls, workers):
+        """HTTP in worker threads (no ORM there): {key: transport result}.
+
+        :param dict calls: {key: (requests in failover order, budget gate)}
+        """
+        if workers <= 1:
             return {
-                key: transport.execute_with_failover(reqs, gate=budget)
-                for key, reqs in requests_by_key.items()
+                key: transport.execute_with_failover(reqs, gate=gate)
+                for key, (reqs, gate) in calls.items()
             }
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="llm") as pool:
             futures = {
-                key: pool.submit(transport.execute_with_failover, reqs, gate=budget)
-                for key, reqs in requests_by_key.items()
+                key: pool.submit(transport.execute_with_failover, reqs, gate=gate)
+                for key, (reqs, gate) in calls.items()
             }
             return {key: future.result() for key, future in futures.items()}
 
@@ -180,12 +243,13 @@ class LlmService(models.AbstractModel):
             ]
         return sent
 
-    def _log_values(self, purpose, company, record, sent, result):
+    def _log_values(self, purpose, company, job, sent, result):
         """One audit row per provider called for this job."""
+        record = job.get("record")
         content = "\n\n".join(m.get("content") or "" for m in sent or ())
         base = {
             "date": fields.Datetime.now(),
-            "user_id": self.env.uid,
+            "user_id": job.get("user_id") or self.env.uid,
             "company_id": company.id,
             "purpose": purpose,
             "res_model": record and record._name,
@@ -424,7 +488,7 @@ class LlmService(models.AbstractModel):
     # ------------------------------------------------------------
 
     @api.model
-    def _score_leads(self, leads, use_llm=True):
+    def _score_leads(self, leads, use_llm=True, deadline=None):
         """Score many leads: rules in bulk, LLM calls through the gateway, each lead with its
         company's settings.
 
@@ -435,38 +499,41 @@ class LlmService(models.AbstractModel):
             return {}
         facts = self._lead_facts(leads)
         counts = self._engagement_counts(leads.ids)
-        by_company = {}
-        for lead in leads:
-            by_company.setdefault(lead.company_id or self.env.company, []).append(lead.id)
+        llm = self._run_llm(leads, facts, deadline) if use_llm else {}
         outcomes = {}
-        for company, lead_ids in by_company.items():
-            config = self._get_config(company)
+        for lead in leads:
+            config = self._get_config(lead.company_id or None)
             weights = {c: config["weight_" + c] for c in COMPONENTS}
-            llm = {}
-            if use_llm and self._provider_ids(company):
-                llm = self._run_llm(self.env["crm.lead"].browse(lead_ids), facts, config, company)
-            for lead_id in lead_ids:
-                outcomes[lead_id] = self._outcome(
-                    facts[lead_id], counts[lead_id], weights, llm.get(lead_id)
-                )
+            outcomes[lead.id] = self._outcome(
+                facts[lead.id], counts[lead.id], weights, llm.get(lead.id)
+            )
         return outcomes
 
-    def _run_llm(self, leads, facts, config, company):
-        """LLM analysis of many leads of one company through the gateway:
-        {lead_id: {sent, result, analysis, error, unusable, deferred_until}}."""
+    def _run_llm(self, leads, facts, deadline=None):
+        """LLM analysis of many leads, of any companies, in one gateway call:
+        {lead_id: {sent, result, analysis, error, unusable, deferred_until, not_sent}}."""
         jobs = {}
         for lead in leads:
+            if not self._provider_ids(lead.company_id or None):
+                continue
+            config = self._get_config(lead.company_id or None)
             sent = prompts.lead_payload(
                 facts[lead.id], config["max_prompt_chars"], config["exclude_personal_data"]
             )
             system, messages = prompts.build_messages(sent)
-            jobs[lead.id] = {"messages": messages, "system": system, "record": lead}
+            jobs[lead.id] = {
+                "messages": messages,
+                "system": system,
+                "record": lead,
+                # "Score with AI": the call is the asking user's, in the AI call log
+                "user_id": lead.ai_requested_by.id,
+            }
         results = self._request_many(
             "scoring",
             jobs,
-            company=company,
             validate=answers.parse_analysis,
-            concurrency=config["concurrency"],
+            deadline=deadline,
+            options={"schema": answers.ANALYSIS_SCHEMA},
         )
         out = {}
         for lead_id, result in results.items():
@@ -481,6 +548,9 @@ class LlmService(models.AbstractModel):
                 "deferred_until": result.get("retry_at")
                 if result["error_kind"] == transport.ERR_BUDGET
                 else None,
+                # not sent at all (the batch's time was up): no attempt is counted
+                "not_sent": result["error_kind"] == transport.ERR_DEADLINE
+                and not any(t["attempts"] for t in result["tried"]),
             }
         return out
 
@@ -506,9 +576,15 @@ class LlmService(models.AbstractModel):
         calculated = rules.weighted_score(scores, weights)
         deferred = llm and llm["deferred_until"]
         # transport failure (not an unusable answer, not a budget): keep rule scores, retry
-        failed = bool(llm and not analysis and not llm["unusable"] and not deferred)
+        not_sent = bool(llm and llm["not_sent"])
+        failed = bool(
+            llm and not analysis and not llm["unusable"] and not deferred and not not_sent
+        )
         if analysis:
             summary = analysis["summary"]
+        elif llm and llm["unusable"]:
+            # the validator's words are for managers (AI call log), not for the salesperson
+            summary = _("Scored by rules: the AI answer was unusable.")
         elif llm:
             summary = _("AI analysis unavailable (%(error)s); scored by rules.", error=llm["error"])
         else:
@@ -527,11 +603,12 @@ class LlmService(models.AbstractModel):
             "clarity": clarity,
             "engagement": engagement,
             "weights": weights,
-            "method": "llm" if analysis else "rules",
+            "method": "llm" if analysis else ("fallback" if llm and llm["unusable"] else "rules"),
             "summary": summary,
             "analysis": analysis,
             "failed": failed,
             "deferred_until": deferred or None,
+            "not_sent": not_sent,
             "error": llm["error"] if llm else None,
             "sent": llm["sent"] if llm else None,
             "llm": result

@@ -19,7 +19,6 @@ class ResCompany(models.Model):
     llm_weight_engagement = fields.Integer(string="Engagement Weight", default=30)
     # Throughput of the scoring cron
     llm_batch_size = fields.Integer(string="Batch Size", default=50)
-    llm_concurrency = fields.Integer(string="Concurrent LLM Calls", default=4)
     llm_max_attempts = fields.Integer(string="Max Attempts", default=3)
     llm_max_prompt_chars = fields.Integer(string="Max Description Characters", default=4000)
     # Privacy
@@ -60,7 +59,6 @@ class ResCompany(models.Model):
         "llm_weight_clarity",
         "llm_weight_engagement",
         "llm_batch_size",
-        "llm_concurrency",
         "llm_max_attempts",
         "llm_max_prompt_chars",
         "llm_budget_requests_per_minute",
@@ -88,8 +86,6 @@ class ResCompany(models.Model):
                 )
             if not 1 <= company.llm_batch_size <= 1000:
                 raise ValidationError(_("The AI scoring batch size must be between 1 and 1000."))
-            if not 1 <= company.llm_concurrency <= 32:
-                raise ValidationError(_("Concurrent LLM calls must be between 1 and 32."))
             if not 1 <= company.llm_max_attempts <= 20:
                 raise ValidationError(_("Max attempts must be between 1 and 20."))
             if not 200 <= company.llm_max_prompt_chars <= 100000:

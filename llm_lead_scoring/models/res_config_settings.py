@@ -33,7 +33,6 @@ class ResConfigSettings(models.TransientModel):
         related="company_id.llm_weight_engagement", readonly=False
     )
     llm_batch_size = fields.Integer(related="company_id.llm_batch_size", readonly=False)
-    llm_concurrency = fields.Integer(related="company_id.llm_concurrency", readonly=False)
     llm_max_attempts = fields.Integer(related="company_id.llm_max_attempts", readonly=False)
     llm_max_prompt_chars = fields.Integer(related="company_id.llm_max_prompt_chars", readonly=False)
     llm_purpose_scoring = fields.Boolean(related="company_id.llm_purpose_scoring", readonly=False)

@@ -5,3 +5,5 @@ from . import test_cron
 from . import test_learned_model
 from . import test_gateway_access
 from . import test_gateway
+from . import test_queue
+from . import test_answers_quality

@@ -175,16 +175,36 @@ class TestLeadQueueing(LlmLeadScoringCommon):
 
 @tagged("llm_lead_scoring")
 class TestLeadEnrichment(LlmLeadScoringCommon):
-    @users("user_sales_salesman")
-    def test_score_now_button(self):
+    def _only_these_queued(self, leads):
+        self.env["crm.lead"].search(
+            [("ai_enrichment_status", "in", ("pending", "failed")), ("id", "not in", leads.ids)]
+        ).write({"ai_enrichment_status": "completed"})
+
+    def test_score_now_returns_at_once_and_goes_first_in_line(self):
         self._create_provider()
-        lead = self._full_lead().with_user(self.env.user)
-        action = lead.action_ai_score_now()
-        self.assertEqual(action["params"]["type"], "success")
-        self.assertIn("AI score", action["params"]["title"])
+        waiting = self.env["crm.lead"].create(
+            [{"name": "Queued %s" % i, "description": "<p>need</p>"} for i in range(3)]
+        )
+        lead = self._full_lead()
+        self._only_these_queued(waiting | lead)
+        self._set_config(batch_size=1)
+        action = lead.with_user(self.user_sales_salesman).action_ai_score_now()
+        # the browser is not held: nothing was sent yet
+        self.assertEqual(action["params"]["type"], "info")
+        self.assertFalse(self.server.requests)
+        self.assertEqual(lead.ai_requested_by, self.user_sales_salesman)
+        self.env["crm.lead"]._cron_enrich_leads()
+        self.assertEqual(len(self.server.requests), 4)
+        self.assertIn("ERP roll-out", self.server.requests[0]["json"]["messages"][-1]["content"])
         self.assertEqual(lead.ai_enrichment_status, "completed")
         self.assertEqual(lead.ai_strengths, "Budget stated")
-        self.assertEqual(lead.ai_score_trend, "new")
+        self.assertFalse(lead.ai_requested_by)
+        # the call is the salesperson's in the AI call log, and he is told
+        log = self.env["llm.call.log"].search([("res_id", "=", lead.id)])
+        self.assertEqual(log.user_id, self.user_sales_salesman)
+        notification = self.env["bus.bus"].search([], order="id desc", limit=1)
+        self.assertIn("AI score of", notification.message)
+        self.assertIn(",%s]" % self.user_sales_salesman.partner_id.id, notification.channel)
 
     def test_score_now_refused_on_others_lead(self):
         other = self._full_lead(user_id=self.user_sales_manager.id)
@@ -195,9 +215,12 @@ class TestLeadEnrichment(LlmLeadScoringCommon):
         self._create_provider()
         self.server.default = (503, {}, {"error": "down"}, 0)
         lead = self._full_lead()
-        action = lead.action_ai_score_now()
-        self.assertEqual(action["params"]["type"], "warning")
+        self._only_these_queued(lead)
+        lead.action_ai_score_now()
+        self.env["crm.lead"]._cron_enrich_leads()
         self.assertEqual(lead.ai_enrichment_status, "failed")
+        notification = self.env["bus.bus"].search([], order="id desc", limit=1)
+        self.assertIn("failed", notification.message)
 
     def test_internal_note_and_history_trend(self):
         self._create_provider()
@@ -220,18 +243,27 @@ class TestLeadEnrichment(LlmLeadScoringCommon):
         self.assertAlmostEqual(history[0].change, lead.ai_probability_score - first, places=1)
         self.assertIn("was", lead.message_ids[0].body)
 
-    def test_install_scores_existing_leads_by_rules_quietly(self):
-        self._create_provider()
-        lead = self.env["crm.lead"].create(
-            {"name": "Old lead", "auto_enrich": False, "email_from": "old@example.com"}
+    def test_install_queues_active_leads_and_the_cron_scores_them_quietly(self):
+        Lead = self.env["crm.lead"]
+        Lead.search([("ai_enrichment_status", "in", ("pending", "failed"))]).write(
+            {"ai_enrichment_status": "completed"}
         )
+        lead = Lead.create({"name": "Old lead", "email_from": "old@example.com"})
+        archived = Lead.create({"name": "Old archived lead", "active": False})
+        self.env.flush_all()
+        self.env.cr.execute(
+            "UPDATE crm_lead SET ai_enrichment_status = NULL WHERE id = ANY(%s)",
+            [(lead | archived).ids],
+        )
+        (lead | archived).invalidate_recordset()
         messages = len(lead.message_ids)
-        self.env["crm.lead"]._ai_score_all_by_rules()
+        Lead._ai_queue_existing()
+        self.assertEqual(lead.ai_enrichment_status, "pending")
+        self.assertFalse(archived.ai_enrichment_status, "archived leads are not scored")
+        Lead._cron_enrich_leads()
         self.assertEqual(lead.ai_enrichment_status, "completed")
         self.assertEqual(lead.ai_analysis_method, "rules")
-        self.assertFalse(self.server.requests, "install never calls the LLM")
-        self.assertEqual(lead.ai_score_history_ids.reason, "first scoring at install")
-        self.assertEqual(len(lead.message_ids), messages, "no chatter note at install")
+        self.assertEqual(len(lead.message_ids), messages, "a first score by rules is no news")
 
     def test_queue_action(self):
         leads = self._full_lead() | self._full_lead(name="B")

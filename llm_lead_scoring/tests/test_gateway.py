@@ -89,7 +89,11 @@ class TestGatewayAudit(LlmLeadScoringCommon):
     def test_one_log_row_per_call_with_purpose_and_record(self):
         provider = self._create_provider()
         lead = self._full_lead()
+        self.env["crm.lead"].search(
+            [("ai_enrichment_status", "in", ("pending", "failed")), ("id", "!=", lead.id)]
+        ).write({"ai_enrichment_status": "completed"})
         lead.with_user(self.user_sales_salesman).action_ai_score_now()
+        self.env["crm.lead"]._cron_enrich_leads()
         logs = self.env["llm.call.log"].search([("res_id", "=", lead.id)])
         self.assertEqual(len(logs), 1)
         self.assertEqual(len(self.server.requests), 1)
@@ -128,9 +132,7 @@ class TestGatewayAudit(LlmLeadScoringCommon):
         self._create_provider()
         self.server.default = (400, {}, {"error": {"message": "INTERNAL-DETAIL-42"}}, 0)
         lead = self._full_lead()
-        self.env["crm.lead"].with_user(self.user_sales_salesman).browse(
-            lead.id
-        ).action_ai_score_now()
+        self.env["crm.lead"]._ai_enrich(lead)
         self.assertNotIn("INTERNAL-DETAIL-42", lead.ai_enrichment_error)
         self.assertIn("HTTP 400", lead.ai_enrichment_error)
         log = self.env["llm.call.log"].search([("res_id", "=", lead.id)])
@@ -172,7 +174,7 @@ class TestGatewayAudit(LlmLeadScoringCommon):
 class TestGatewayBudget(LlmLeadScoringCommon):
     def test_rate_limit_refuses_the_call_at_the_cap_and_the_lead_waits(self):
         self._create_provider()
-        self._set_config(budget_requests_per_minute=2, concurrency=1)
+        self._set_config(budget_requests_per_minute=2)
         backlog = self.env["crm.lead"].search(
             [("ai_enrichment_status", "in", ("pending", "failed"))]
         )
@@ -208,7 +210,7 @@ class TestGatewayBudget(LlmLeadScoringCommon):
         provider = self._create_provider(max_tokens=100)
         # each answer reports 1000 tokens; the cap is 2400 tokens a day
         self.server.default = (200, {}, openai_body(analysis_json(), 600, 400), 0)
-        self._set_config(budget_tokens_per_day=2400, concurrency=1)
+        self._set_config(budget_tokens_per_day=2400)
         lead_a, lead_b, lead_c = (self._full_lead(name="Tokens %s" % i) for i in range(3))
         Lead = self.env["crm.lead"]
         Lead._ai_enrich(lead_a)

@@ -12,7 +12,7 @@ from odoo.tools import mute_logger
 
 from odoo.addons.mail.tests.common import mail_new_test_user
 
-from .common import LlmLeadScoringCommon
+from .common import LlmLeadScoringCommon, openai_body
 
 SECRET = "sk-test-SECRET-123"
 ROLES = ("portal", "employee", "salesperson", "team_leader", "manager")
@@ -42,6 +42,7 @@ EXPECTED = {
     ("llm.service", "health_check"): "RRRRA",
     ("llm.provider", "action_test_connection"): "RRRRA",
     ("llm.provider", "action_reset_usage"): "RRRRA",
+    ("llm.provider", "action_measure"): "RRRRA",
     ("llm.provider", "action_view_calls"): "RRRRA",
     ("llm.provider", "init"): "RRRRR",
     ("llm.provider", "read"): "RRRRA",
@@ -165,6 +166,7 @@ class TestGatewayAccess(LlmLeadScoringCommon, HttpCase):
             ("llm.service", "health_check"): ([], {}),
             ("llm.provider", "action_test_connection"): ([[prov]], {}),
             ("llm.provider", "action_reset_usage"): ([[prov]], {}),
+            ("llm.provider", "action_measure"): ([[prov]], {}),
             ("llm.provider", "action_view_calls"): ([[prov]], {}),
             ("llm.provider", "init"): ([], {}),
             ("llm.provider", "read"): ([[prov]], {"fields": pfields}),
@@ -230,8 +232,8 @@ class TestGatewayAccess(LlmLeadScoringCommon, HttpCase):
                     "%s: %s refused: %s" % (role, name, answer["error"]["data"]["message"])
                 )
         self.env.invalidate_all()
-        if role == "manager":  # health check and test connection reached the provider
-            self.assertEqual(len(self.server.requests), requests_before + 2)
+        if role == "manager":  # health check, test connection and measure reached it
+            self.assertEqual(len(self.server.requests), requests_before + 3)
         else:
             self.assertEqual(
                 len(self.server.requests), requests_before, "%s reached the provider" % role
@@ -282,6 +284,7 @@ class TestGatewayAccess(LlmLeadScoringCommon, HttpCase):
         self._run_role("manager")
 
     def test_manager_test_connection(self):
+        self.server.default = (200, {}, openai_body("OK"), 0)  # what a working model says
         self.authenticate(self.user_sales_manager.login, self.user_sales_manager.login)
         Log = self.env["llm.call.log"].sudo()
         logs_before = Log.search([("purpose", "=", "test")])
@@ -314,13 +317,14 @@ class TestGatewayAccess(LlmLeadScoringCommon, HttpCase):
                 answer = self._rpc("crm.lead", method, [[colleague.id]])
                 self.assertTrue(self._refused(answer), "%s on a colleague's lead" % method)
         self.assertFalse(self.server.requests, "a colleague's lead reached the provider")
-        for count, method in enumerate(("action_ai_score_now", "action_ai_research"), 1):
-            with self.subTest(method=method):
-                answer = self._rpc("crm.lead", method, [[own.id]])
-                self.assertNotIn("error", answer)
-                self.assertEqual(len(self.server.requests), count)
+        answer = self._rpc("crm.lead", "action_ai_score_now", [[own.id]])
+        self.assertNotIn("error", answer)
+        self.assertFalse(self.server.requests, "Score with AI only queues the lead")
         self.env.invalidate_all()
-        self.assertEqual(own.ai_enrichment_status, "completed")
+        self.assertEqual(own.ai_requested_by, self.user_sales_salesman)
+        answer = self._rpc("crm.lead", "action_ai_research", [[own.id]])
+        self.assertNotIn("error", answer)
+        self.assertEqual(len(self.server.requests), 1)
 
     def test_score_history_and_drafts_follow_the_lead(self):
         own = self._full_lead(name="Own lead")

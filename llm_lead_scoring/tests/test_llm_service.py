@@ -108,7 +108,7 @@ class TestLlmServiceLLMock(LlmLeadScoringCommon):
             Reply(text="```json\n%s\n```" % analysis_json(clarity=90), times=1)
         )
         lead = self._full_lead()
-        lead.action_ai_score_now()
+        self.env["crm.lead"]._ai_enrich(lead)
         self.assertEqual(lead.ai_enrichment_status, "completed")
         self.assertEqual(lead.ai_clarity_score, 90)
         self.assertEqual(lead.ai_analysis_method, "llm")
@@ -128,10 +128,15 @@ class TestLlmServiceAnswers(LlmLeadScoringCommon):
         provider.invalidate_recordset()
         return lead, provider
 
+    def _log_error(self, lead):
+        """Why the answer was refused, as managers read it in the AI call log."""
+        return self.env["llm.call.log"].search([("res_id", "=", lead.id)], limit=1).error
+
     def assertCompletedByRules(self, lead, provider):
         self.assertEqual(lead.ai_enrichment_status, "completed")
-        self.assertEqual(lead.ai_analysis_method, "rules")
-        self.assertIn("AI analysis unavailable", lead.ai_analysis_summary)
+        # plain words for the salesperson; the validator's message is in the AI call log
+        self.assertEqual(lead.ai_analysis_method, "fallback")
+        self.assertEqual(lead.ai_analysis_summary, "Scored by rules: the AI answer was unusable.")
         self.assertGreater(lead.ai_probability_score, 0)
         self.assertEqual(provider.invalid_answer_count, 1)
 
@@ -144,12 +149,12 @@ class TestLlmServiceAnswers(LlmLeadScoringCommon):
         body = openai_body(json.dumps({"clarity": 80, "summary": "ok"}))
         lead, provider = self._score_with_answer(200, body)
         self.assertCompletedByRules(lead, provider)
-        self.assertIn("misses", lead.ai_analysis_summary)
+        self.assertIn("misses", self._log_error(lead))
 
     def test_out_of_range_score(self):
         lead, provider = self._score_with_answer(200, openai_body(analysis_json(clarity=140)))
         self.assertCompletedByRules(lead, provider)
-        self.assertIn("140", lead.ai_analysis_summary)
+        self.assertIn("140", self._log_error(lead))
 
     def test_html_error_page_with_status_200(self):
         html = "<html><body><h1>Gateway says hello</h1></body></html>"

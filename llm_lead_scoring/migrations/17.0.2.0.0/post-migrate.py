@@ -16,7 +16,6 @@ INTEGERS = (
     "weight_clarity",
     "weight_engagement",
     "batch_size",
-    "concurrency",
     "max_attempts",
     "max_prompt_chars",
 )
@@ -38,6 +37,11 @@ def migrate(cr, version):
             continue
     if vals:
         env["res.company"].search([]).write(vals)
+    concurrency = raw.get("concurrency")
+    if concurrency and concurrency.isdigit():
+        env["llm.provider"].with_context(active_test=False).search([]).write(
+            {"concurrency": min(max(int(concurrency), 1), 32)}
+        )
     params.unlink()
     cr.execute("""SELECT 1 FROM information_schema.columns
                    WHERE table_name = 'llm_provider' AND column_name = 'cost_per_1k_tokens'""")
