@@ -1,6 +1,6 @@
 {
     "name": "CRM Sales Agent",
-    "version": "17.0.2.0.0",
+    "version": "17.0.2.1.0",
     "summary": "Follow-ups, risk, escalations, next actions and AI drafting for leads, "
     "run by crons through Odoo's own activities, chatter and mail composer",
     "category": "Sales/CRM",
@@ -13,6 +13,7 @@
         "data/mail_activity_type_data.xml",
         "data/ir_cron_data.xml",
         "wizard/crm_sales_agent_draft_views.xml",
+        "wizard/crm_sales_agent_dry_run_views.xml",
         "views/crm_lead_views.xml",
         "views/crm_sales_agent_escalation_views.xml",
         "views/crm_sales_agent_stage_activity_views.xml",

@@ -1,4 +1,5 @@
 from odoo import api, models
+from odoo.tools import SQL
 
 
 class CrmLead(models.Model):
@@ -23,8 +24,8 @@ class CrmLead(models.Model):
 
     @api.model
     def _sales_agent_company_where(self, company, where):
-        """``where`` (a condition of ``_sales_agent_lock_batch``) limited to the leads of
-        ``company``; its parameter, the company id, comes first."""
+        """``where`` (an SQL condition on ``crm_lead l``) limited to the leads of
+        ``company``."""
         if company == self.env.company:
-            return "(l.company_id = %s OR l.company_id IS NULL) AND (" + where + ")"
-        return "l.company_id = %s AND (" + where + ")"
+            return SQL("(l.company_id = %s OR l.company_id IS NULL) AND (%s)", company.id, where)
+        return SQL("l.company_id = %s AND (%s)", company.id, where)

@@ -9,6 +9,15 @@ class ResCompany(models.Model):
     # (crm.lead._sales_agent_config); writing one clears its cache
     _ai_settings_prefixes = ("llm_", "sales_agent_")
 
+    # Go-live: set to the install date (existing companies get it when the column is added,
+    # at install or upgrade; new companies their creation date)
+    sales_agent_go_live_date = fields.Date(
+        string="Sales Agent Go-live",
+        default=fields.Date.context_today,
+        help="The agent acts only on leads that went quiet after this date: created, moved to "
+        "their stage or last contacted on or after it. Older leads keep their risk and next "
+        "action but get no follow-up or escalation. Empty: every lead, the whole backlog.",
+    )
     # Follow-ups
     sales_agent_followup_enabled = fields.Boolean(string="Inactivity Follow-ups", default=True)
     sales_agent_followup_lead_days = fields.Integer(string="Leads: days without contact", default=3)

@@ -5,6 +5,9 @@ class ResConfigSettings(models.TransientModel):
     _inherit = "res.config.settings"
 
     # every setting is a field of the company (res_company.py), shown here as Odoo does
+    sales_agent_go_live_date = fields.Date(
+        related="company_id.sales_agent_go_live_date", readonly=False
+    )
     sales_agent_followup_enabled = fields.Boolean(
         related="company_id.sales_agent_followup_enabled", readonly=False
     )
@@ -68,3 +71,9 @@ class ResConfigSettings(models.TransientModel):
     sales_agent_batch_size = fields.Integer(
         related="company_id.sales_agent_batch_size", readonly=False
     )
+
+    def action_sales_agent_dry_run(self):
+        """What the agent's next run would create in this company (saved settings), nothing
+        written: see crm.sales.agent.dry.run."""
+        self.ensure_one()
+        return self.env["crm.sales.agent.dry.run"]._action_preview(self.company_id)

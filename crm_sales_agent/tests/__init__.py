@@ -6,3 +6,4 @@ from . import test_performance
 from . import test_settings
 from . import test_privacy
 from . import test_drafting_quality
+from . import test_go_live

@@ -1,7 +1,7 @@
 import json
 import threading
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import date, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from odoo import fields
@@ -79,6 +79,9 @@ class SalesAgentCommon(TestCrmCommon):
         )
         cls.sales_team_1.member_ids = [(4, cls.user_sales_salesman.id)]
         cls._set_config(escalation_level2_manager_id=cls.user_head_of_sales.id)
+        # the tests' frozen dates lie before the install date (the default go-live): the
+        # agent acts on every lead unless a test says otherwise
+        cls._open_go_live()
         cls.followup_type = cls.env.ref("crm_sales_agent.mail_activity_type_sales_agent_followup")
         cls.escalation_type = cls.env.ref(
             "crm_sales_agent.mail_activity_type_sales_agent_escalation"
@@ -87,6 +90,12 @@ class SalesAgentCommon(TestCrmCommon):
             {"name": "Carla Customer", "email": "carla@customer.example.com", "lang": "en_US"}
         )
         cls.Lead = cls.env["crm.lead"]
+
+    @classmethod
+    def _open_go_live(cls):
+        cls.env["res.company"].sudo().search([]).write(
+            {"sales_agent_go_live_date": date(2020, 1, 1)}
+        )
 
     @classmethod
     def _set_config(cls, company=None, **values):

@@ -193,10 +193,43 @@ class TestFollowupCron(SalesAgentCommon):
         self.assertFalse(self._agent_activities(lead))
 
     @freeze_time("2024-06-14 16:00:00")  # Friday
-    def test_new_lead_call_friday_due_monday(self):
+    def test_new_lead_call_friday_due_today(self):
+        """Tomorrow is not a working day and today is: within 24 hours means today."""
+        lead = self._lead(age_days=0)
+        self.Lead._cron_create_followups()
+        self.assertEqual(self._agent_activities(lead, "new_lead").date_deadline, date(2024, 6, 14))
+
+    @freeze_time("2024-06-15 10:00:00")  # Saturday
+    def test_new_lead_call_weekend_due_monday(self):
+        """Neither today nor tomorrow is a working day: the next working day."""
         lead = self._lead(age_days=0)
         self.Lead._cron_create_followups()
         self.assertEqual(self._agent_activities(lead, "new_lead").date_deadline, date(2024, 6, 17))
+
+    def test_new_lead_call_holiday_tomorrow(self):
+        """Wednesday with a public holiday on Thursday: due Wednesday, not five days later;
+        the Wednesday after (a normal day): due Thursday."""
+        self.env["resource.calendar.leaves"].create(
+            {
+                "name": "Public holiday",
+                "calendar_id": False,
+                "company_id": self.env.company.id,
+                "date_from": datetime(2024, 6, 13, 0, 0),
+                "date_to": datetime(2024, 6, 13, 23, 59),
+            }
+        )
+        with freeze_time(NOW):
+            lead = self._lead(age_days=0, name="Eve of a holiday")
+            self.Lead._cron_create_followups()
+            self.assertEqual(
+                self._agent_activities(lead, "new_lead").date_deadline, date(2024, 6, 12)
+            )
+        with freeze_time("2024-06-19 10:00:00"):
+            lead = self._lead(age_days=0, name="Normal Wednesday")
+            self.Lead._cron_create_followups()
+            self.assertEqual(
+                self._agent_activities(lead, "new_lead").date_deadline, date(2024, 6, 20)
+            )
 
     @freeze_time(NOW)
     def test_new_lead_old_leads_not_welcomed(self):

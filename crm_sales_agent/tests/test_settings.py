@@ -21,6 +21,7 @@ class TestSettings(SalesAgentCommon):
     def setUpClass(cls):
         super().setUpClass()
         cls._activate_multi_company()
+        cls._open_go_live()
         cls.company_a = cls.company_main
         cls.company_b = cls.company_2
         cls.user_settings_admin = mail_new_test_user(

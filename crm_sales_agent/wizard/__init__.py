@@ -1,1 +1,2 @@
 from . import crm_sales_agent_draft
+from . import crm_sales_agent_dry_run
