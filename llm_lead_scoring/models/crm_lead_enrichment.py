@@ -277,8 +277,9 @@ class CrmLead(models.Model):
                 # its data changed during the call: this result is already old
                 vals.update(ai_enrichment_status="pending", ai_enrichment_attempts=0)
             changed = (
-                # the first score by rules alone is no news (a new lead, the install)
-                (trend != "stable" and not (previous is None and outcome["method"] != "llm"))
+                # a first score is no news (a new lead, the install): the AI Insights tab and
+                # the score history show it; a note tells what changed afterwards
+                (trend != "stable" and previous is not None)
                 or (
                     previous is not None
                     and (

@@ -75,7 +75,14 @@ class LlmProvider(models.Model):
     # Behaviour
     temperature = fields.Float(default=0.2)
     max_tokens = fields.Integer(string="Max Tokens", default=800)
-    timeout = fields.Integer(string="Timeout (s)", default=60)
+    timeout = fields.Integer(
+        string="Timeout (s)",
+        compute="_compute_timeout",
+        store=True,
+        readonly=False,
+        help="A model on a CPU needs time: 85 s by default for an OpenAI-compatible server (a "
+        "scoring run works 90 s at most), 60 s for the hosted APIs. Measure proposes one.",
+    )
     structured_output = fields.Selection(
         [
             ("json_schema", "JSON schema (response_format: OpenAI, vLLM, Ollama, llama.cpp)"),
@@ -161,6 +168,12 @@ class LlmProvider(models.Model):
                 "llama_cpp",
             ):
                 provider.structured_output = defaults.get(provider.provider_type, "none")
+
+    @api.depends("provider_type")
+    def _compute_timeout(self):
+        for provider in self:
+            if not provider.timeout:
+                provider.timeout = 85 if provider.provider_type == "openai_compatible" else 60
 
     @api.depends("provider_type")
     def _compute_concurrency(self):

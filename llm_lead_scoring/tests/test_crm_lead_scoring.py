@@ -225,17 +225,19 @@ class TestLeadEnrichment(LlmLeadScoringCommon):
     def test_internal_note_and_history_trend(self):
         self._create_provider()
         lead = self._full_lead()
+        messages = len(lead.message_ids)
         with freeze_time("2026-01-05 10:00:00"):
             self.env["crm.lead"]._ai_enrich(lead)
         first = lead.ai_probability_score
+        self.assertEqual(len(lead.message_ids), messages, "a first score is no news")
+        self.server.default = (200, {}, openai_body(analysis_json(clarity=10)), 0)
+        with freeze_time("2026-01-06 10:00:00"):
+            self.env["crm.lead"]._ai_enrich(lead)
         note = lead.message_ids[0]
         self.assertIn("AI score", note.body)
         self.assertEqual(note.subtype_id, self.env.ref("mail.mt_note"))
         self.assertFalse(note.notified_partner_ids, "a note, not a message to followers")
         self.assertNotIn("sk-", note.body)
-        self.server.default = (200, {}, openai_body(analysis_json(clarity=10)), 0)
-        with freeze_time("2026-01-06 10:00:00"):
-            self.env["crm.lead"]._ai_enrich(lead)
         self.assertEqual(lead.ai_score_trend, "down")
         self.assertLess(lead.ai_probability_score, first)
         history = self.env["crm.lead.score.history"].search([("lead_id", "=", lead.id)])
@@ -263,7 +265,7 @@ class TestLeadEnrichment(LlmLeadScoringCommon):
         Lead._cron_enrich_leads()
         self.assertEqual(lead.ai_enrichment_status, "completed")
         self.assertEqual(lead.ai_analysis_method, "rules")
-        self.assertEqual(len(lead.message_ids), messages, "a first score by rules is no news")
+        self.assertEqual(len(lead.message_ids), messages, "a first score is no news")
 
     def test_queue_action(self):
         leads = self._full_lead() | self._full_lead(name="B")
