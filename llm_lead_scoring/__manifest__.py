@@ -15,6 +15,7 @@
         "views/llm_provider_views.xml",
         "views/llm_call_log_views.xml",
         "views/llm_scoring_model_views.xml",
+        "views/crm_lead_win_probability_views.xml",
         "views/res_config_settings_views.xml",
     ],
     "demo": ["demo/crm_lead_demo.xml"],

@@ -4,6 +4,7 @@ from . import llm_call_log
 from . import llm_job
 from . import llm_scoring_model
 from . import crm_lead
+from . import crm_lead_win_probability
 from . import crm_lead_enrichment
 from . import crm_lead_score_history
 from . import res_company

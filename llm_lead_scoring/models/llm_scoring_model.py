@@ -6,6 +6,7 @@ from markupsafe import Markup
 from psycopg2.extras import execute_values
 
 from odoo import _, api, fields, models
+from odoo.tools import SQL
 
 from ..lib import learning
 
@@ -16,6 +17,18 @@ MIN_WON = 20
 MIN_LOST = 20
 RESCORE_BATCH = 5000
 TOP_FACTORS = 3  # kept per lead, on each side; the others are summed in one entry
+# publishing guardrail, on the candidate's held-out leads: its Brier score below the base
+# rate's and Odoo PLS's, its AUC at most this far below PLS's
+GUARDRAIL_AUC_MARGIN = 0.01
+# once measured and accepted, a model of a history up to this size is refitted on all its
+# closed leads (the held-out ones too: 25 % more to learn from); larger ones gain little
+REFIT_MAX = 50000
+REFERENCE_WON = REFERENCE_LOST = 40  # Dynamics 365's minimum, shown for reference
+# one definition of the outcome (crm_lead l, crm_stage s): won = active and in a won stage,
+# as Odoo's own; lost = archived with probability 0, as action_set_lost leaves it
+WON_SQL = SQL("l.active AND s.is_won IS TRUE")
+LOST_SQL = SQL("NOT l.active AND l.probability = 0")
+OPEN_SQL = SQL("l.active AND s.is_won IS NOT TRUE")
 # features known when a lead is scored; never stage, probability, active, close date, lost
 # reason or activities: those are (or follow) the outcome
 FEATURE_LABELS = {
@@ -56,6 +69,10 @@ def revenue_band(amount):
     return ">= 100k"
 
 
+def _percent(value):
+    return "" if value is None else "%.1f%%" % (100 * value)
+
+
 def score_band(score):
     if score is None:
         return None
@@ -78,13 +95,45 @@ class LlmScoringModel(models.Model):
         index=True,
         help="Empty: the company's model, used for teams without one.",
     )
-    active = fields.Boolean(default=True)
+    active = fields.Boolean(
+        default=True, help="The published model; replaced and rejected models are archived."
+    )
+    state = fields.Selection(
+        [("published", "Published"), ("replaced", "Replaced"), ("rejected", "Rejected")],
+        default="published",
+        required=True,
+        readonly=True,
+    )
+    rejection_reason = fields.Char(
+        readonly=True, help="Why the guardrail kept the previous model (or Odoo's PLS)."
+    )
     version = fields.Integer(required=True, default=1)
     trained_at = fields.Datetime(required=True, default=fields.Datetime.now)
     training_seconds = fields.Float(digits=(16, 2))
-    leads_used = fields.Integer(help="Closed leads the model learned from (oldest).")
-    calibration_count = fields.Integer(help="More recent closed leads used for calibration.")
-    test_count = fields.Integer(help="Most recent closed leads held out to measure the model.")
+    leads_used = fields.Integer(
+        help="Closed leads the model learned from (and was calibrated on, by cross-validation)."
+    )
+    calibration_count = fields.Integer(help="Closed leads whose out-of-fold scores calibrated it.")
+    test_count = fields.Integer(help="Closed leads held out to measure the model.")
+    split_method = fields.Selection(
+        [("time", "Most recent leads held out"), ("stratified", "Stratified sample held out")],
+        readonly=True,
+    )
+    split_reason = fields.Char(
+        readonly=True, help="Why the time order could not be used to hold out leads."
+    )
+    calibration_method = fields.Selection(
+        [("platt", "Platt scaling"), ("isotonic", "Isotonic regression")],
+        readonly=True,
+        help="Chosen by the lower cross-validated log-loss.",
+    )
+    regularization = fields.Float(digits=(16, 2), help="L2 strength chosen by cross-validation.")
+    refitted = fields.Boolean(
+        string="Refitted on All Closed Leads",
+        readonly=True,
+        help="Once measured on the held-out leads and accepted, the same recipe was refitted on "
+        "all the closed leads, held-out ones included.",
+    )
     won_count = fields.Integer()
     lost_count = fields.Integer()
     base_rate = fields.Float(digits=(16, 4), help="Share of won leads among the closed leads.")
@@ -94,10 +143,11 @@ class LlmScoringModel(models.Model):
     calibration_error = fields.Float(
         digits=(16, 4), help="Expected calibration error over 10 bins (0 = perfect)."
     )
-    rules_auc = fields.Float(string="Rules AUC", digits=(16, 4))
-    rules_brier = fields.Float(digits=(16, 4))
-    rules_log_loss = fields.Float(digits=(16, 4))
-    rules_calibration_error = fields.Float(digits=(16, 4))
+    # the lead quality score (rules + LLM composite, 0-100) read as a probability
+    rules_auc = fields.Float(string="Quality Score AUC", digits=(16, 4))
+    rules_brier = fields.Float(string="Quality Score Brier", digits=(16, 4))
+    rules_log_loss = fields.Float(string="Quality Score Log-loss", digits=(16, 4))
+    rules_calibration_error = fields.Float(string="Quality Score Calibration Error", digits=(16, 4))
     pls_auc = fields.Float(string="Odoo PLS AUC", digits=(16, 4))
     pls_brier = fields.Float(string="Odoo PLS Brier", digits=(16, 4))
     pls_log_loss = fields.Float(string="Odoo PLS Log-loss", digits=(16, 4))
@@ -106,88 +156,188 @@ class LlmScoringModel(models.Model):
         digits=(16, 4), help="Brier score of always saying the base rate."
     )
     calibration_table = fields.Json(readonly=True)
+    pls_calibration_table = fields.Json(readonly=True)
     model_data = fields.Json(readonly=True)
     report_html = fields.Html(compute="_compute_report_html", sanitize=False)
+
+    def init(self):
+        super().init()
+        # models archived before the guardrail existed were replaced by a newer one
+        self.env.cr.execute(
+            SQL(
+                "UPDATE llm_scoring_model SET state = 'replaced' WHERE NOT active AND state = %s",
+                "published",
+            )
+        )
 
     @api.depends("team_id", "company_id", "version")
     def _compute_name(self):
         for model in self:
             model.name = "%s v%s" % (model.team_id.name or model.company_id.name, model.version)
 
-    @api.depends("calibration_table", "auc")
+    @api.depends("calibration_table", "auc", "state")
     def _compute_report_html(self):
         for model in self:
-            rows = [
-                (
-                    _("Learned model"),
-                    model.auc,
-                    model.brier,
-                    model.log_loss,
-                    model.calibration_error,
+            model.report_html = model._report_html()
+
+    def _report_html(self):
+        """What a manager reads: the figures side by side on the same held-out leads, the
+        calibration table and chart, the split used and the data sufficiency."""
+        self.ensure_one()
+        rows = [
+            (_("Learned model"), self.auc, self.brier, self.log_loss, self.calibration_error),
+            (
+                _("Odoo PLS (same training leads)"),
+                self.pls_auc,
+                self.pls_brier,
+                self.pls_log_loss,
+                self.pls_calibration_error,
+            ),
+            (_("Constant base rate"), 0.5, self.base_rate_brier, None, None),
+            (
+                _("Lead quality score (read as a probability)"),
+                self.rules_auc,
+                self.rules_brier,
+                self.rules_log_loss,
+                self.rules_calibration_error,
+            ),
+        ]
+        cells = Markup("").join(
+            Markup("<tr><td>%s</td>%s</tr>")
+            % (
+                label,
+                Markup("").join(
+                    Markup("<td class='text-end'>%s</td>") % ("" if v is None else "%.3f" % v)
+                    for v in values
                 ),
-                (
-                    _("Rules composite"),
-                    model.rules_auc,
-                    model.rules_brier,
-                    model.rules_log_loss,
-                    model.rules_calibration_error,
-                ),
-                (
-                    _("Odoo PLS (same training leads)"),
-                    model.pls_auc,
-                    model.pls_brier,
-                    model.pls_log_loss,
-                    model.pls_calibration_error,
-                ),
-                (_("Constant base rate"), 0.5, model.base_rate_brier, None, None),
-            ]
-            cells = Markup("").join(
-                Markup("<tr><td>%s</td>%s</tr>")
-                % (
-                    label,
-                    Markup("").join(
-                        Markup("<td class='text-end'>%s</td>") % ("" if v is None else "%.3f" % v)
-                        for v in values
-                    ),
-                )
-                for label, *values in rows
             )
-            bins = Markup("").join(
-                Markup(
-                    "<tr><td>%s</td><td class='text-end'>%s</td><td class='text-end'>%s</td>"
-                    "<td class='text-end'>%s</td></tr>"
-                )
-                % (
-                    b["bin"],
-                    b["count"],
-                    "" if b["predicted"] is None else "%.1f%%" % (100 * b["predicted"]),
-                    "" if b["observed"] is None else "%.1f%%" % (100 * b["observed"]),
-                )
-                for b in model.calibration_table or []
+            for label, *values in rows
+        )
+        pls_bins = {b["bin"]: b for b in self.pls_calibration_table or []}
+        bins = Markup("").join(
+            Markup(
+                "<tr><td>%s</td><td class='text-end'>%s</td><td class='text-end'>%s</td>"
+                "<td class='text-end'>%s</td><td class='text-end'>%s</td></tr>"
             )
-            model.report_html = Markup(
-                "<p>%s</p><table class='table table-sm'><thead><tr><th>%s</th><th>AUC</th>"
-                "<th>Brier</th><th>Log-loss</th><th>%s</th></tr></thead><tbody>%s</tbody></table>"
-                "<p>%s</p><table class='table table-sm'><thead><tr><th>%s</th><th>%s</th>"
-                "<th>%s</th><th>%s</th></tr></thead><tbody>%s</tbody></table>"
-            ) % (
-                _(
-                    "Measured on the %(n)s most recent closed leads, which the model did not learn "
-                    "from. Lower Brier, log-loss and calibration error are better; higher AUC "
-                    "ranks "
-                    "better.",
-                    n=model.test_count,
-                ),
-                _("Method"),
-                _("Calibration error"),
-                cells,
-                _("Calibration: predicted probability versus the share actually won."),
-                _("Predicted"),
-                _("Leads"),
-                _("Mean predicted"),
-                _("Observed won"),
-                bins,
+            % (
+                b["bin"],
+                b["count"],
+                _percent(b["predicted"]),
+                _percent(b["observed"]),
+                _percent((pls_bins.get(b["bin"]) or {}).get("observed")),
             )
+            for b in self.calibration_table or []
+        )
+        if self.state == "rejected":
+            verdict = Markup("<p class='alert alert-warning'>%s</p>") % _(
+                "Not published: %(reason)s The previous model (or Odoo's PLS) is still used.",
+                reason=self.rejection_reason or "",
+            )
+        else:
+            verdict = Markup("")
+        if self.split_method == "stratified":
+            split = _(
+                "Held out: a stratified sample of %(n)s closed leads, because %(reason)s.",
+                n=self.test_count,
+                reason=self.split_reason or "",
+            )
+        else:
+            split = _(
+                "Held out: the %(n)s most recently created closed leads, which the model did "
+                "not learn from.",
+                n=self.test_count,
+            )
+        if self.refitted:
+            split += " " + _(
+                "Once accepted, the same recipe was refitted on all %(n)s closed leads.",
+                n=self.leads_used,
+            )
+        sufficiency = _(
+            "Data: %(won)s won and %(lost)s lost leads (minimum %(min)s closed with %(minw)s "
+            "won and %(minl)s lost; Dynamics 365 asks for %(rw)s won and %(rl)s lost). "
+            "Calibration: %(method)s on out-of-fold scores of the %(n)s training leads.",
+            won=self.won_count,
+            lost=self.lost_count,
+            min=MIN_CLOSED,
+            minw=MIN_WON,
+            minl=MIN_LOST,
+            rw=REFERENCE_WON,
+            rl=REFERENCE_LOST,
+            method=dict(self._fields["calibration_method"].selection).get(
+                self.calibration_method, "-"
+            ),
+            n=self.leads_used,
+        )
+        return Markup(
+            "%s<p>%s %s</p><table class='table table-sm'><thead><tr><th>%s</th><th>AUC</th>"
+            "<th>Brier</th><th>Log-loss</th><th>%s</th></tr></thead><tbody>%s</tbody></table>"
+            "<p>%s</p><p>%s</p><div class='d-flex flex-wrap gap-4'><table class='table "
+            "table-sm w-auto'><thead><tr><th>%s</th><th>%s</th><th>%s</th><th>%s</th>"
+            "<th>%s</th></tr></thead><tbody>%s</tbody></table>%s</div>"
+        ) % (
+            verdict,
+            split,
+            _(
+                "Lower Brier, log-loss and calibration error are better; higher AUC ranks "
+                "better (0.5 = chance)."
+            ),
+            _("Method"),
+            _("Calibration error"),
+            cells,
+            sufficiency,
+            _("Calibration: predicted probability versus the share actually won."),
+            _("Predicted"),
+            _("Leads"),
+            _("Mean predicted"),
+            _("Observed won"),
+            _("Observed won (PLS bin)"),
+            bins,
+            self._reliability_svg(),
+        )
+
+    def _reliability_svg(self):
+        """Reliability chart: observed won share against mean predicted probability per bin,
+        learned model (filled) and Odoo PLS (hollow); the diagonal is perfect calibration."""
+        size, pad = 220, 20
+        scale = size - 2 * pad
+
+        def point(b, hollow):
+            if b["predicted"] is None:
+                return Markup("")
+            x = pad + scale * b["predicted"]
+            y = size - pad - scale * b["observed"]
+            radius = 3 + min(b["count"], 400) ** 0.5 / 4
+            return Markup("<circle cx='%.1f' cy='%.1f' r='%.1f' fill='%s' stroke='#017e84'/>") % (
+                x,
+                y,
+                radius,
+                "none" if hollow else "#017e84",
+            )
+
+        points = Markup("").join(point(b, False) for b in self.calibration_table or [])
+        points += Markup("").join(point(b, True) for b in self.pls_calibration_table or [])
+        return Markup(
+            "<svg width='%s' height='%s' role='img' aria-label='%s'>"
+            "<rect x='%s' y='%s' width='%s' height='%s' fill='none' stroke='#ccc'/>"
+            "<line x1='%s' y1='%s' x2='%s' y2='%s' stroke='#999' stroke-dasharray='4'/>"
+            "%s<text x='%s' y='%s' font-size='10'>%s</text></svg>"
+        ) % (
+            size,
+            size,
+            _("Reliability chart"),
+            pad,
+            pad,
+            scale,
+            scale,
+            pad,
+            size - pad,
+            size - pad,
+            pad,
+            points,
+            pad,
+            size - 5,
+            _("predicted → observed ↑ (hollow: PLS)"),
+        )
 
     # ------------------------------------------------------------
     # ACTIONS
@@ -223,18 +373,34 @@ class LlmScoringModel(models.Model):
     def _status_message(self, company=None):
         """What a manager reads in the settings about the learned model."""
         company = company or self.env.company
-        model = self.search([("company_id", "=", company.id), ("team_id", "=", False)], limit=1)
-        if model:
-            return _(
-                "Learned model v%(v)s, trained %(date)s on %(n)s closed leads: AUC %(auc).2f, "
-                "Brier %(brier).3f (Odoo PLS %(pls).3f).",
-                v=model.version,
-                date=fields.Datetime.to_string(model.trained_at),
-                n=model.leads_used,
-                auc=model.auc,
-                brier=model.brier,
-                pls=model.pls_brier,
+        domain = [("company_id", "=", company.id), ("team_id", "=", False)]
+        model = self.search(domain, limit=1)
+        last = self.with_context(active_test=False).search(
+            domain, order="trained_at desc, id desc", limit=1
+        )
+        rejected = ""
+        if last and last.state == "rejected":
+            rejected = " " + _(
+                "The training of %(date)s was not published: %(reason)s",
+                date=fields.Datetime.to_string(last.trained_at),
+                reason=last.rejection_reason,
             )
+        if model:
+            return (
+                _(
+                    "Learned model v%(v)s, trained %(date)s on %(n)s closed leads: AUC "
+                    "%(auc).2f, Brier %(brier).3f (Odoo PLS %(pls).3f).",
+                    v=model.version,
+                    date=fields.Datetime.to_string(model.trained_at),
+                    n=model.leads_used,
+                    auc=model.auc,
+                    brier=model.brier,
+                    pls=model.pls_brier,
+                )
+                + rejected
+            )
+        if rejected:
+            return _("No learned model is published: the rules composite is used.") + rejected
         won, lost = self._closed_counts(company)
         return _(
             "Not enough closed leads to learn yet (%(won)s won, %(lost)s lost; %(min)s closed "
@@ -248,12 +414,19 @@ class LlmScoringModel(models.Model):
 
     @api.model
     def _closed_counts(self, company):
+        """(won, lost) leads of the company; won = active and in a won stage (Odoo's own
+        definition), lost = archived with probability 0 (action_set_lost)."""
         self.env["crm.lead"].flush_model()
+        self.env["crm.stage"].flush_model(["is_won"])
         self.env.cr.execute(
-            """SELECT count(*) FILTER (WHERE active AND probability >= 100),
-                      count(*) FILTER (WHERE NOT active AND probability = 0)
-                 FROM crm_lead WHERE company_id = %s OR company_id IS NULL""",
-            [company.id],
+            SQL(
+                """SELECT count(*) FILTER (WHERE %s), count(*) FILTER (WHERE %s)
+                     FROM crm_lead l LEFT JOIN crm_stage s ON s.id = l.stage_id
+                    WHERE l.company_id = %s OR l.company_id IS NULL""",
+                WON_SQL,
+                LOST_SQL,
+                company.id,
+            )
         )
         return self.env.cr.fetchone()
 
@@ -264,12 +437,13 @@ class LlmScoringModel(models.Model):
 
     @api.model
     def _train_company(self, company):
-        """Train the company model and one per team with enough closed leads, then rescore."""
+        """Train the company model and one per team with enough closed leads; publish those
+        that pass the guardrail, then rescore."""
         started = time.monotonic()
         data = self._closed_lead_rows(company)
         rows, y, keys, rules = data["rows"], data["y"], data["keys"], data["rules"]
         if not self._enough(y):
-            return {"trained": False, "message": self._status_message(company)}
+            return {"trained": self.browse(), "message": self._status_message(company)}
         trained = self._fit_and_store(company, self.env["crm.team"], rows, y, keys, rules)
         for team in self.env["crm.team"].search([("company_id", "in", [company.id, False])]):
             idx = [i for i, row in enumerate(rows) if row["team"] == team.id]
@@ -283,55 +457,114 @@ class LlmScoringModel(models.Model):
                     [keys[i] for i in idx],
                     [rules[i] for i in idx],
                 )
-        rescored = self._rescore_open_leads(company)
+        published = trained.filtered(lambda m: m.state == "published")
+        rescored = self._rescore_open_leads(company) if published else 0
         _logger.info(
-            "Scoring models of %s trained on %s closed leads, %s open leads rescored " "in %.1f s",
+            "Scoring models of %s trained on %s closed leads (%s published, %s rejected), "
+            "%s open leads rescored in %.1f s",
             company.name,
             len(y),
+            len(published),
+            len(trained) - len(published),
             rescored,
             time.monotonic() - started,
         )
         return {
-            "trained": trained,
+            "trained": published,
+            "rejected": trained - published,
             "message": _(
-                "%(models)s model(s) trained on %(n)s closed leads; %(open)s open leads "
-                "rescored. %(s)s",
-                models=len(trained),
+                "%(models)s model(s) published, %(rejected)s kept back by the guardrail, from "
+                "%(n)s closed leads; %(open)s open leads rescored. %(s)s",
+                models=len(published),
+                rejected=len(trained) - len(published),
                 n=len(y),
                 open=rescored,
                 s=self._status_message(company),
             ),
         }
 
+    @api.model
+    def _guardrail(self, ev, ev_pls, base_rate_brier):
+        """Why a candidate must not be published (False when it may): on its held-out leads
+        its Brier score must be below the base rate's and Odoo PLS's, and its AUC at most
+        GUARDRAIL_AUC_MARGIN below PLS's."""
+        reasons = []
+        if ev["brier"] >= base_rate_brier:
+            reasons.append(
+                _(
+                    "its Brier score %(b).4f is not below the base rate's %(r).4f",
+                    b=ev["brier"],
+                    r=base_rate_brier,
+                )
+            )
+        if ev["brier"] >= ev_pls["brier"]:
+            reasons.append(
+                _(
+                    "its Brier score %(b).4f is not below Odoo PLS's %(p).4f",
+                    b=ev["brier"],
+                    p=ev_pls["brier"],
+                )
+            )
+        auc, pls_auc = ev["auc"] or 0.5, ev_pls["auc"] or 0.5
+        if auc < pls_auc - GUARDRAIL_AUC_MARGIN:
+            reasons.append(_("its AUC %(a).3f is below Odoo PLS's %(p).3f", a=auc, p=pls_auc))
+        return "; ".join(reasons) + "." if reasons else False
+
     def _fit_and_store(self, company, team, rows, y, keys, rules):
+        """Train a candidate, measure it on its held-out leads next to PLS, the base rate and
+        the quality score, and publish it only if it passes the guardrail (else it is kept
+        archived as 'rejected', with the reason, and the previous model stays)."""
         started = time.monotonic()
         fit = learning.train(rows, y, keys)
         test = fit["test"]
         y_test = [y[i] for i in test]
         learned = [learning.predict(fit, fit["X"][i]) for i in test]
         train_rows = [rows[i] for i in fit["train"]]
+        y_train = [y[i] for i in fit["train"]]
         pls = learning.naive_bayes_pls(
-            train_rows, [y[i] for i in fit["train"]], [rows[i] for i in test], self._pls_features()
+            train_rows, y_train, [rows[i] for i in test], self._pls_features()
         )
-        base_rate = sum(y) / len(y)
+        base_rate = sum(y_train) / len(y_train)
         ev = learning.evaluate(learned, y_test)
         ev_rules = learning.evaluate([rules[i] / 100.0 for i in test], y_test)
         ev_pls = learning.evaluate(pls, y_test)
+        base_rate_brier = sum((base_rate - v) ** 2 for v in y_test) / len(y_test)
+        rejection = self._guardrail(ev, ev_pls, base_rate_brier)
         names = sorted(fit["vocabulary"], key=fit["vocabulary"].get)
         domain = [("company_id", "=", company.id), ("team_id", "=", team.id or False)]
         previous = self.with_context(active_test=False).search(
             domain, order="version desc", limit=1
         )
-        self.search(domain).write({"active": False})
+        if rejection:
+            _logger.info(
+                "Scoring model of %s not published: %s",
+                team.name or company.name,
+                rejection,
+            )
+        else:
+            self.search(domain).write({"active": False, "state": "replaced"})
+        published = fit
+        if not rejection and len(y) <= REFIT_MAX:
+            published = learning.refit(rows, y, fit)
+            names = sorted(published["vocabulary"], key=published["vocabulary"].get)
+        used = len(published["X"]) if published is not fit else len(fit["train"])
         return self.create(
             {
                 "company_id": company.id,
                 "team_id": team.id or False,
                 "version": previous.version + 1,
+                "active": not rejection,
+                "state": "rejected" if rejection else "published",
+                "rejection_reason": rejection,
                 "training_seconds": time.monotonic() - started,
-                "leads_used": len(fit["train"]),
-                "calibration_count": len(fit["calibration"]),
+                "leads_used": used,
+                "calibration_count": used,
+                "refitted": published is not fit,
                 "test_count": len(test),
+                "split_method": fit["split"],
+                "split_reason": fit["split_reason"],
+                "calibration_method": published["calibrator"]["method"],
+                "regularization": fit["alpha"],
                 "won_count": sum(y),
                 "lost_count": len(y) - sum(y),
                 "base_rate": base_rate,
@@ -347,14 +580,15 @@ class LlmScoringModel(models.Model):
                 "pls_brier": ev_pls["brier"],
                 "pls_log_loss": ev_pls["log_loss"],
                 "pls_calibration_error": ev_pls["ece"],
-                "base_rate_brier": sum((base_rate - v) ** 2 for v in y_test) / len(y_test),
+                "base_rate_brier": base_rate_brier,
                 "calibration_table": ev["calibration"],
+                "pls_calibration_table": ev_pls["calibration"],
                 "model_data": {
                     "features": [[field, value] for field, value in names],
-                    "intercept": fit["intercept"],
-                    "weights": fit["weights"],
-                    "a": fit["a"],
-                    "b": fit["b"],
+                    "intercept": published["intercept"],
+                    "weights": published["weights"],
+                    "calibrator": published["calibrator"],
+                    "counts": published["counts"],
                 },
             }
         )
@@ -377,16 +611,15 @@ class LlmScoringModel(models.Model):
     # FEATURES (SQL: constant queries whatever the number of leads)
     # ------------------------------------------------------------
 
-    _ROWS_SQL = """
-        SELECT l.id, l.team_id, l.source_id, l.medium_id, l.campaign_id, l.country_id,
+    _ROWS_COLUMNS = """l.id, l.team_id, l.source_id, l.medium_id, l.campaign_id, l.country_id,
                l.lang_id, l.email_state, l.phone_state, l.expected_revenue,
                l.partner_id IS NOT NULL, p.industry_id, l.ai_completeness_score,
                l.ai_clarity_score, l.ai_enrichment_data -> 'analysis' -> 'clarity_signals',
                ARRAY(SELECT r.tag_id FROM crm_tag_rel r WHERE r.lead_id = l.id ORDER BY r.tag_id),
-               l.ai_enrichment_status IS NOT NULL
-          FROM crm_lead l
+               l.ai_enrichment_status IS NOT NULL"""
+    _ROWS_FROM = """crm_lead l
      LEFT JOIN res_partner p ON p.id = l.partner_id
-    """
+     LEFT JOIN crm_stage s ON s.id = l.stage_id"""
 
     @api.model
     def _row_from_record(self, record):
@@ -439,31 +672,53 @@ class LlmScoringModel(models.Model):
     def _lead_rows(self, lead_ids):
         """{lead_id: features} of the given leads."""
         self.env["crm.lead"].flush_model()
-        self.env.cr.execute(self._ROWS_SQL + " WHERE l.id = ANY(%s)", [list(lead_ids)])
+        self.env.cr.execute(
+            SQL(
+                "SELECT %s FROM %s WHERE l.id = ANY(%s)",
+                SQL(self._ROWS_COLUMNS),
+                SQL(self._ROWS_FROM),
+                list(lead_ids),
+            )
+        )
         return {record[0]: self._row_from_record(record) for record in self.env.cr.fetchall()}
 
     @api.model
     def _closed_lead_rows(self, company):
-        """Features, outcome (1 won / 0 lost), closing moment and rules score of closed leads."""
+        """Features, outcome (1 won / 0 lost), creation moment and quality score of the
+        closed leads. Won: active and in a won stage; lost: archived with probability 0."""
         self.env["crm.lead"].flush_model()
+        self.env["crm.stage"].flush_model(["is_won"])
+        config = self.env["llm.service"]._get_config(company)
+        weights = {c: config["weight_" + c] for c in ("completeness", "clarity", "engagement")}
+        total = sum(weights.values()) or 1
         self.env.cr.execute(
-            self._ROWS_SQL.replace(
-                "SELECT l.id,",
-                "SELECT (l.active AND l.probability >= 100)::int, COALESCE(l.date_closed, "
-                "l.create_date), COALESCE(l.ai_probability_score, 0), l.id,",
+            SQL(
+                """SELECT (%s)::int, l.create_date,
+                          (COALESCE(l.ai_completeness_score, 0) * %s
+                           + COALESCE(l.ai_clarity_score, 0) * %s
+                           + COALESCE(l.ai_engagement_score, 0) * %s) / %s,
+                          %s
+                     FROM %s
+                    WHERE (l.company_id = %s OR l.company_id IS NULL) AND ((%s) OR (%s))
+                 ORDER BY l.create_date, l.id""",
+                WON_SQL,
+                weights["completeness"],
+                weights["clarity"],
+                weights["engagement"],
+                total,
+                SQL(self._ROWS_COLUMNS),
+                SQL(self._ROWS_FROM),
+                company.id,
+                WON_SQL,
+                LOST_SQL,
             )
-            + """
-             WHERE (l.company_id = %s OR l.company_id IS NULL)
-               AND ((l.active AND l.probability >= 100) OR (NOT l.active AND l.probability = 0))
-          ORDER BY 2, 4""",
-            [company.id],
         )
         data = {"rows": [], "y": [], "keys": [], "rules": []}
-        for won, closed, rules_score, *record in self.env.cr.fetchall():
+        for won, created, quality, *record in self.env.cr.fetchall():
             data["rows"].append(self._row_from_record(record))
             data["y"].append(won)
-            data["keys"].append(closed)
-            data["rules"].append(rules_score)
+            data["keys"].append(created)
+            data["rules"].append(quality)
         return data
 
     # ------------------------------------------------------------
@@ -487,30 +742,36 @@ class LlmScoringModel(models.Model):
             if not model:
                 continue
             if model.id not in compiled:
-                data = model.model_data
-                compiled[model.id] = (
-                    {tuple(name): index for index, name in enumerate(data["features"])},
-                    {
-                        "intercept": data["intercept"],
-                        "weights": data["weights"],
-                        "a": data["a"],
-                        "b": data["b"],
-                    },
-                    data["features"],
-                )
-            vocabulary, fit, names = compiled[model.id]
-            features = learning.encode(row, vocabulary)
-            a, weights = fit["a"], fit["weights"]
-            contributions = [(names[j], a * weights[j]) for j in features]
-            base = a * fit["intercept"] + fit["b"]
+                compiled[model.id] = self._compile(model.model_data)
+            fit = compiled[model.id]
+            features = learning.encode(row, fit["vocabulary"])
+            base, contributions, probability = learning.explain(fit, features, fit["names"])
             z = base + sum(c for _name, c in contributions)
-            probability = learning.sigmoid(z)
+            payload = self._factors_payload(probability, base, contributions, z)
+            if fit["counts"]:
+                payload["thin"] = [
+                    [field, value] for field, value in learning.thin_evidence(row, fit)
+                ]
             out[lead_id] = {
                 "probability": probability,
                 "version": model.name,
-                "factors": self._factors_payload(probability, base, contributions, z),
+                "factors": payload,
             }
         return out
+
+    @api.model
+    def _compile(self, data):
+        """The stored model as learning.predict/explain expect it (models stored before the
+        calibrator choice have Platt's a and b, and no counts)."""
+        calibrator = data.get("calibrator") or {"method": "platt", "a": data["a"], "b": data["b"]}
+        return {
+            "vocabulary": {tuple(name): index for index, name in enumerate(data["features"])},
+            "names": [tuple(name) for name in data["features"]],
+            "intercept": data["intercept"],
+            "weights": data["weights"],
+            "calibrator": calibrator,
+            "counts": data.get("counts"),
+        }
 
     @api.model
     def _factors_payload(self, probability, base, contributions, z=None):
@@ -600,11 +861,15 @@ class LlmScoringModel(models.Model):
         """Refresh the learned score of every open lead in batches, in SQL (one UPDATE and one
         history INSERT per batch), recording the change with the reason 'model retrained'."""
         self.env["crm.lead"].flush_model()
+        self.env["crm.stage"].flush_model(["is_won"])
         self.env.cr.execute(
-            """SELECT id FROM crm_lead
-                WHERE active AND probability < 100 AND (company_id = %s OR company_id IS NULL)
-             ORDER BY id""",
-            [company.id],
+            SQL(
+                """SELECT l.id FROM crm_lead l LEFT JOIN crm_stage s ON s.id = l.stage_id
+                    WHERE %s AND (l.company_id = %s OR l.company_id IS NULL)
+                 ORDER BY l.id""",
+                OPEN_SQL,
+                company.id,
+            )
         )
         lead_ids = [row[0] for row in self.env.cr.fetchall()]
         now = fields.Datetime.now()
@@ -616,9 +881,11 @@ class LlmScoringModel(models.Model):
             if not predictions:
                 continue
             self.env.cr.execute(
-                "SELECT id, ai_probability_score, ai_last_enrichment_date IS NOT NULL "
-                "FROM crm_lead WHERE id = ANY(%s)",
-                [list(predictions)],
+                SQL(
+                    "SELECT id, ai_probability_score, ai_last_enrichment_date IS NOT NULL "
+                    "FROM crm_lead WHERE id = ANY(%s)",
+                    list(predictions),
+                )
             )
             previous = {row[0]: (row[1] if row[2] else None) for row in self.env.cr.fetchall()}
             labels = self._value_labels([p["factors"] for p in predictions.values()])
@@ -654,7 +921,8 @@ class LlmScoringModel(models.Model):
             execute_values(
                 self.env.cr._obj,
                 """
-                UPDATE crm_lead l SET ai_probability_score = v.score, ai_score_method = 'learned',
+                UPDATE crm_lead l SET ai_probability_score = v.score, ai_win_probability = v.score,
+                       ai_score_method = 'learned',
                        ai_model_version = v.version, ai_score_factors = v.factors::jsonb,
                        ai_score_explanation = v.explanation, ai_score_trend = v.trend
                   FROM (VALUES %s) AS v(id, score, version, factors, explanation, trend)
@@ -688,6 +956,7 @@ class LlmScoringModel(models.Model):
                 "ai_score_explanation",
                 "ai_score_trend",
                 "ai_score_history_ids",
+                "ai_win_probability",
             ]
         )
         return done

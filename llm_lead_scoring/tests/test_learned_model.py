@@ -1,6 +1,7 @@
 import logging
 import random
 from datetime import timedelta
+from unittest.mock import patch
 
 from psycopg2.extras import execute_values
 
@@ -49,12 +50,16 @@ class TestLearnedModel(LlmLeadScoringCommon):
         cls.country_effect = [0.3, -0.3, 0.5, 0.0]
         cls.truth = {}
         cls.closed_ids, cls.open_ids = cls._generate()
+        # trained once for the class (a few seconds per 10,000 leads): the tests that need
+        # another training (guardrail, degenerate dates) do it themselves
+        cls.summary = cls.env["llm.scoring.model"]._train_company(cls.env.company)
 
     @classmethod
     def _generate(cls):
         rng = random.Random(20261122)
         now = fields.Datetime.now()
-        stage = cls.env["crm.stage"].search([], limit=1)
+        stage = cls.env["crm.stage"].search([("is_won", "=", False)], limit=1)
+        won_stage = cls.env["crm.stage"].search([("is_won", "=", True)], limit=1)
         teams = [cls.sales_team_1.id, cls.env["crm.team"].create({"name": "Synthetic team"}).id]
         lead_rows, truths, tag_rows = [], [], []
         for i in range(cls.N_CLOSED + cls.N_OPEN):
@@ -84,7 +89,7 @@ class TestLearnedModel(LlmLeadScoringCommon):
                     (30.0 if is_open else (100.0 if won else 0.0)),
                     cls.env.company.id,
                     teams[i % 2],
-                    stage.id,
+                    won_stage.id if won and not is_open else stage.id,
                     cls.sources[s].id,
                     cls.mediums[medium].id,
                     cls.countries[c].id if c < 4 else None,
@@ -126,11 +131,12 @@ class TestLearnedModel(LlmLeadScoringCommon):
 
     def test_learned_beats_pls_and_base_rate_and_is_calibrated(self):
         Model = self.env["llm.scoring.model"]
-        summary = Model._train_company(self.env.company)
-        self.assertTrue(summary["trained"], summary["message"])
+        self.assertTrue(self.summary["trained"], self.summary["message"])
         model = Model.search([("company_id", "=", self.env.company.id), ("team_id", "=", False)])
         self.assertEqual(len(model), 1)
         self.assertGreaterEqual(model.test_count, 1000)
+        self.assertEqual(model.split_method, "time")
+        self.assertEqual(model.state, "published")
         # ranks at least as well as Odoo's PLS computed from the same training leads
         self.assertGreaterEqual(model.auc, model.pls_auc)
         # far better calibrated: Brier below PLS and below always answering the base rate
@@ -168,7 +174,6 @@ class TestLearnedModel(LlmLeadScoringCommon):
         self.assertIn("Odoo PLS", model.report_html)
 
     def test_open_leads_rescored_after_training_with_reason(self):
-        self.env["llm.scoring.model"]._train_company(self.env.company)
         opened = self.env["crm.lead"].browse(self.open_ids)
         self.assertEqual(set(opened.mapped("ai_score_method")), {"learned"})
         history = self.env["crm.lead.score.history"].search([("lead_id", "in", self.open_ids)])
@@ -178,7 +183,6 @@ class TestLearnedModel(LlmLeadScoringCommon):
         self.assertTrue(lead.ai_model_version)
 
     def test_explanations_add_up_in_log_odds(self):
-        self.env["llm.scoring.model"]._train_company(self.env.company)
         lead = self.env["crm.lead"].browse(self.open_ids[0])
         self.env["crm.lead"]._ai_enrich(lead)
         payload = lead.ai_score_factors
@@ -189,6 +193,96 @@ class TestLearnedModel(LlmLeadScoringCommon):
         lines = lead.ai_score_explanation.splitlines()
         self.assertTrue(any(line.startswith("Source: Bench") for line in lines), lines)
         self.assertTrue(all(re_pts(line) for line in lines), lines)
+
+    def test_guardrail_keeps_the_old_model_when_the_new_one_is_worse(self):
+        Model = self.env["llm.scoring.model"]
+        domain = [("company_id", "=", self.env.company.id), ("team_id", "=", False)]
+        first = Model.search(domain)
+        lead = self.env["crm.lead"].browse(self.open_ids[0])
+        score = lead.ai_probability_score
+        real_train = learning.train
+
+        def worse(*args, **kwargs):
+            fit = real_train(*args, **kwargs)
+            fit["weights"] = [-w for w in fit["weights"]]  # ranks backwards
+            return fit
+
+        with patch.object(learning, "train", side_effect=worse):
+            summary = Model._train_company(self.env.company)
+        self.assertFalse(summary["trained"])
+        self.assertEqual(Model.search(domain), first, "the previous model stays published")
+        rejected = Model.with_context(active_test=False).search(
+            domain + [("state", "=", "rejected")]
+        )
+        self.assertEqual(len(rejected), 1)
+        self.assertFalse(rejected.active)
+        self.assertIn("AUC", rejected.rejection_reason)
+        self.assertIn("Not published", rejected.report_html)
+        self.assertEqual(lead.ai_probability_score, score, "open leads keep their scores")
+        status = self.env["res.config.settings"].create({}).llm_scoring_model_status
+        self.assertIn("v%s" % first.version, status)
+        self.assertIn("was not published", status)
+
+    def test_probabilities_of_open_leads_never_certain(self):
+        Model = self.env["llm.scoring.model"]
+        for model in Model.search([]):
+            data = dict(model.model_data)
+            data["weights"] = [50 * w for w in data["weights"]]  # an overconfident model
+            model.model_data = data
+        Model._rescore_open_leads(self.env.company)
+        opened = self.env["crm.lead"].browse(self.open_ids)
+        scores = opened.mapped("ai_probability_score")
+        self.assertGreaterEqual(min(scores), 1.0)
+        self.assertLessEqual(max(scores), 99.0)
+        self.assertIn(1.0, scores)
+        self.assertIn(99.0, scores)
+        for lead in opened[:50]:
+            payload = lead.ai_score_factors
+            total = payload["base"] + sum(f[2] for f in payload["factors"])
+            self.assertAlmostEqual(total, learning.logit(payload["probability"]), places=4)
+
+    def test_thin_evidence_flag(self):
+        rare = self.env["utm.source"].create({"name": "Bench rare source"})
+        lead = self._full_lead(source_id=rare.id, team_id=self.sales_team_1.id)
+        self.env["crm.lead"]._ai_enrich(lead)
+        self.assertEqual(lead.ai_score_method, "learned")
+        self.assertIn(["source", str(rare.id)], lead.ai_score_factors["thin"])
+        usual = self.env["crm.lead"].browse(self.open_ids[0])
+        self.assertFalse(
+            [t for t in usual.ai_score_factors["thin"] if t[0] in ("source", "medium")]
+        )
+
+    def test_degenerate_time_order_falls_back_to_a_stratified_split(self):
+        # an import from another CRM: every closed lead created at the same moment
+        self.env.cr.execute(
+            "UPDATE crm_lead SET create_date = '2025-01-01 10:00' WHERE id = ANY(%s)",
+            [self.closed_ids],
+        )
+        Model = self.env["llm.scoring.model"]
+        summary = Model._train_company(self.env.company)
+        self.assertTrue(summary["trained"], summary["message"])
+        model = Model.search([("company_id", "=", self.env.company.id), ("team_id", "=", False)])
+        self.assertEqual(model.split_method, "stratified")
+        self.assertIn("1 creation day", model.split_reason)
+        self.assertIn("stratified sample", model.report_html)
+        self.assertLess(abs(model.won_count / len(self.closed_ids) - model.base_rate), 0.02)
+
+    def test_win_probability_and_quality_score_meanings(self):
+        Lead = self.env["crm.lead"]
+        self.assertEqual(Lead._fields["ai_win_probability"].group_operator, "avg")
+        self.assertEqual(Lead._fields["ai_probability_score"].group_operator, "avg")
+        opened = Lead.browse(self.open_ids[:20])
+        for lead in opened:
+            self.assertEqual(lead.ai_score_method, "learned")
+            self.assertAlmostEqual(
+                lead.ai_win_probability, 100 * lead.ai_score_factors["probability"], places=1
+            )
+            self.assertTrue(1.0 <= lead.ai_win_probability <= 99.0)
+        won, lost = opened[0], opened[1]
+        won.action_set_won()
+        self.assertEqual(won.ai_win_probability, 100.0, "won: active and in a won stage")
+        lost.action_set_lost()
+        self.assertEqual(lost.ai_win_probability, 0.0)
 
     def test_no_post_outcome_information_in_features(self):
         Model = self.env["llm.scoring.model"]
@@ -223,6 +317,21 @@ class TestLearnedModelNotEnoughData(LlmLeadScoringCommon):
         self.env["crm.lead"]._ai_enrich(lead)
         self.assertEqual(lead.ai_score_method, "rules")
         self.assertFalse(lead.ai_score_explanation)
+
+    def test_win_probability_is_odoo_pls_until_a_model_is_published(self):
+        lead = self._full_lead()
+        self.env["crm.lead"]._ai_enrich(lead)
+        self.assertEqual(lead.ai_score_method, "rules")
+        expected = min(max(lead.automated_probability, 1.0), 99.0)
+        self.assertAlmostEqual(lead.ai_win_probability, expected, places=1)
+        self.env.flush_all()
+        # as Odoo's PLS cron does it: in SQL, behind the ORM's back
+        self.env.cr.execute(
+            "UPDATE crm_lead SET automated_probability = 0.01 WHERE id = %s", [lead.id]
+        )
+        lead.invalidate_recordset(["automated_probability"])
+        self.env["crm.lead"]._ai_sync_win_probability_with_pls()
+        self.assertEqual(lead.ai_win_probability, 1.0, "never certain, as PLS")
 
     def test_train_now_button_and_cron(self):
         action = self.env["res.config.settings"].create({}).action_llm_train_now()
