@@ -106,11 +106,22 @@ class CrmExecutiveDashboard(models.AbstractModel):
         # planner settings for the dashboard's aggregates (see ``_planner``): compiling them (JIT)
         # costs more than running them, and PostgreSQL cannot estimate their number of groups (a
         # few thousand) so it would sort a million rows instead of hashing them, in a hash table
-        # sized by work_mem
-        with self._planner(jit="off", enable_sort="off", work_mem=DASHBOARD_WORK_MEM):
+        # sized by work_mem. PostgreSQL overestimates the groups (a million for a few thousand)
+        # so it would run the branches of the main query one after the other rather than pay to
+        # gather them, or split each scan between workers and gather every lead: free gathering
+        # and no parallel index scans make it run whole branches in its workers (Parallel
+        # Append), each aggregating its own leads
+        with self._planner(
+            jit="off",
+            enable_sort="off",
+            work_mem=DASHBOARD_WORK_MEM,
+            parallel_setup_cost=0,
+            parallel_tuple_cost=0,
+            min_parallel_index_scan_size="8GB",
+        ):
             main = self._query_period_figures(p)
-            ai_figures = self._query_ai_figures(p)
             forecast = self._get_forecast(p)
+        ai_figures = self._query_ai_figures(p)
         activities = self._query_activities(p)
         kpis = self._build_kpis(p, main["totals"])
         pipeline = self._build_pipeline(p, main["stages"])

@@ -8,6 +8,7 @@ from .crm_executive_dashboard import (
     AI_HIGH_SCORE,
     AI_LOW_SCORE,
     COUNTED_DOMAIN,
+    DASHBOARD_WORK_MEM,
     TOP_AI_LEADS,
 )
 from .crm_lead import AI_TABLE
@@ -95,9 +96,19 @@ class CrmExecutiveDashboardAi(models.AbstractModel):
                     query.where_clause or SQL("TRUE"),
                 )
             )
-        self.env.cr.execute(SQL(" UNION ALL ").join(branches))
+        # its own planner settings: the joins with the narrow table are hashed by all the
+        # workers together (Parallel Hash Join), under the main query's settings PostgreSQL
+        # would hash the narrow table in a single process per branch
+        with self._planner(
+            jit="off",
+            work_mem=DASHBOARD_WORK_MEM,
+            parallel_setup_cost=0,
+            parallel_tuple_cost=0.01,
+        ):
+            self.env.cr.execute(SQL(" UNION ALL ").join(branches))
+            rows = self.env.cr.fetchall()
         totals = [0] * len(AI_FIGURES)
-        for row in self.env.cr.fetchall():
+        for row in rows:
             for index, value in enumerate(row):
                 totals[index] += value or 0
         return dict(zip(AI_FIGURES, totals, strict=True))
