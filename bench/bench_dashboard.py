@@ -148,6 +148,9 @@ def main():
         cr._cnx.autocommit = True
         cr.execute("VACUUM ANALYZE crm_lead")
         cr.execute("VACUUM ANALYZE mail_message")
+        cr.execute("VACUUM ANALYZE mail_activity")
+        # the dashboard's narrow copy of the AI columns (crm_executive_dashboard/models/crm_lead.py)
+        cr.execute("VACUUM ANALYZE crm_lead_ai_dashboard")
         cr._cnx.autocommit = False
 
     date_to = date.today()
