@@ -1,3 +1,5 @@
+import pytz
+
 from odoo import _, http
 from odoo.exceptions import AccessError, UserError
 from odoo.http import content_disposition, request
@@ -41,6 +43,8 @@ class CrmExecutiveDashboardController(http.Controller):
         for key in ("lang", "tz"):
             if key in values and not isinstance(values[key], str):
                 raise UserError(_("%(key)s must be a string.", key=key))
+        if "tz" in values and values["tz"] not in pytz.all_timezones_set:
+            raise UserError(_("Unknown time zone: %(tz)s.", tz=values["tz"]))
         return env(context=dict(env.context, **values))
 
     @staticmethod

@@ -148,6 +148,10 @@ class TestDashboardController(HttpCase, DashboardCommon):
             ({"date_from": PERIOD[0], "date_to": PERIOD[1], "foo": 1}, "Unknown parameter"),
             ({"date_from": PERIOD[0], "date_to": PERIOD[1], "context": "x"}, "context must be"),
             (
+                {"date_from": PERIOD[0], "date_to": PERIOD[1], "context": {"tz": "Mars/Base"}},
+                "Unknown time zone",
+            ),
+            (
                 {
                     "date_from": PERIOD[0],
                     "date_to": PERIOD[1],
