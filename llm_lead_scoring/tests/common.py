@@ -110,6 +110,8 @@ class ScriptedLLMServer:
 
 
 class LlmLeadScoringCommon(TestCrmCommon):
+    park_backlog_in_transaction = True
+
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -126,6 +128,13 @@ class LlmLeadScoringCommon(TestCrmCommon):
             if changed:
                 company.write(changed)
         cls.env["llm.provider"].sudo().search([]).write({"active": False})
+        if cls.park_backlog_in_transaction:
+            # the install queues the existing (demo) leads: each test queues its own (tests
+            # with real cursors use _park_committed_backlog instead: rows written here stay
+            # locked by the test transaction)
+            cls.env["crm.lead"].with_context(active_test=False).search(
+                [("ai_enrichment_status", "in", ("pending", "failed", "processing"))]
+            ).write({"ai_enrichment_status": "completed"})
         cls.env.registry.clear_cache()
         cls.server = ScriptedLLMServer().start()
         cls.addClassCleanup(cls.server.stop)
@@ -150,6 +159,25 @@ class LlmLeadScoringCommon(TestCrmCommon):
         }
         values.update(vals)
         return cls.env["llm.provider"].sudo().create(values)
+
+    def _park_committed_backlog(self):
+        """For tests with real cursors: the committed backlog (demo leads queued at install)
+        is set aside while the test runs, and queued again after."""
+        with self.registry.cursor() as cr:
+            cr.execute(
+                """UPDATE crm_lead SET ai_enrichment_status = 'completed'
+                    WHERE ai_enrichment_status IN ('pending', 'failed') RETURNING id"""
+            )
+            parked = [row[0] for row in cr.fetchall()]
+
+        def restore():
+            with self.registry.cursor() as cr:
+                cr.execute(
+                    "UPDATE crm_lead SET ai_enrichment_status = 'pending' WHERE id = ANY(%s)",
+                    [parked],
+                )
+
+        self.addCleanup(restore)
 
     @classmethod
     def _set_config(cls, company=None, **settings):

@@ -166,7 +166,10 @@ class TestEnrichmentCron(LlmLeadScoringCommon):
 class TestEnrichmentConcurrentWorkers(LlmLeadScoringCommon):
     """Two workers, each with its own database cursor, share the backlog."""
 
+    park_backlog_in_transaction = False
+
     def test_two_cursors_no_double_work(self):
+        self._park_committed_backlog()
         registry = self.registry
         with registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})

@@ -124,8 +124,11 @@ class TestScoringQueue(LlmLeadScoringCommon):
 class TestNoLockDuringHttp(LlmLeadScoringCommon):
     """Real cursors: the cron's rows are free while the provider thinks."""
 
+    park_backlog_in_transaction = False
+
     def test_a_lead_being_scored_can_be_written_within_a_second(self):
         registry = self.registry
+        self._park_committed_backlog()
         with registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
             company = env["res.company"].create({"name": "Slow Co %s" % uuid.uuid4().hex[:8]})
