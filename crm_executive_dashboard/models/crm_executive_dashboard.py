@@ -109,8 +109,8 @@ class CrmExecutiveDashboard(models.AbstractModel):
         # sized by work_mem. PostgreSQL overestimates the groups (a million for a few thousand)
         # so it would run the branches of the main query one after the other rather than pay to
         # gather them, or split each scan between workers and gather every lead: free gathering
-        # and no parallel index scans make it run whole branches in its workers (Parallel
-        # Append), each aggregating its own leads
+        # and no parallel scans make it run whole branches in its workers (Parallel Append),
+        # each aggregating its own leads
         with self._planner(
             jit="off",
             enable_sort="off",
@@ -118,6 +118,7 @@ class CrmExecutiveDashboard(models.AbstractModel):
             parallel_setup_cost=0,
             parallel_tuple_cost=0,
             min_parallel_index_scan_size="8GB",
+            min_parallel_table_scan_size="8GB",
         ):
             main = self._query_period_figures(p)
             forecast = self._get_forecast(p)
