@@ -108,3 +108,13 @@ def test_refit_learns_from_every_closed_lead():
     assert refitted["alpha"] == fit["alpha"] and refitted["test"] == fit["test"]
     p = [learning.predict(refitted, x) for x in refitted["X"]]
     assert learning.evaluate(p, y)["auc"] > 0.7
+
+
+def test_encode_with_thin_evidence_is_encode_and_thin_evidence():
+    rows, y = _dataset(1500)
+    rows[3]["noise"] = "rare"
+    fit = learning.train(rows, y, list(range(len(y))))
+    for row in rows[:50]:
+        features, thin = learning.encode_with_thin_evidence(row, fit["vocabulary"], fit["counts"])
+        assert features == learning.encode(row, fit["vocabulary"])
+        assert thin == learning.thin_evidence(row, fit)

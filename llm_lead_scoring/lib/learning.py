@@ -527,9 +527,11 @@ def explain(model, features, names):
     """
     weights = model["weights"]
     calibrator = model["calibrator"]
-    probability = predict(model, features)
-    base = logit(calibrate(calibrator, model["intercept"]))
-    total = sum(weights[j] for j in features)
+    total = sum([weights[j] for j in features])
+    probability = calibrate(calibrator, model["intercept"] + total)
+    base = model.get("base")  # the same for every lead: compiled once by the caller
+    if base is None:
+        base = logit(calibrate(calibrator, model["intercept"]))
     target = logit(probability)
     if abs(total) > 1e-9:
         slope = (target - base) / total
@@ -538,6 +540,22 @@ def explain(model, features, names):
         contributions = [(names[j], 0.0) for j in features]
         base = target
     return base, contributions, probability
+
+
+def encode_with_thin_evidence(row, vocabulary, counts, minimum=THIN_COUNT):
+    """encode() and thin_evidence() in one pass (rescoring reads every open lead):
+    :return: (sorted feature indexes, thin (field, value) pairs; none without counts)"""
+    indexes = set()
+    thin = []
+    for field, value in _tokens(row):
+        index = vocabulary.get((field, value))
+        if value != UNKNOWN and counts and (index is None or counts[index] < minimum):
+            thin.append((field, value))
+        if index is None:
+            index = vocabulary.get((field, OTHER))
+        if index is not None:
+            indexes.add(index)
+    return sorted(indexes), thin
 
 
 def thin_evidence(row, model, minimum=THIN_COUNT):

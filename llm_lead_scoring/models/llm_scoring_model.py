@@ -160,16 +160,6 @@ class LlmScoringModel(models.Model):
     model_data = fields.Json(readonly=True)
     report_html = fields.Html(compute="_compute_report_html", sanitize=False)
 
-    def init(self):
-        super().init()
-        # models archived before the guardrail existed were replaced by a newer one
-        self.env.cr.execute(
-            SQL(
-                "UPDATE llm_scoring_model SET state = 'replaced' WHERE NOT active AND state = %s",
-                "published",
-            )
-        )
-
     @api.depends("team_id", "company_id", "version")
     def _compute_name(self):
         for model in self:
@@ -734,27 +724,27 @@ class LlmScoringModel(models.Model):
     def _predict_rows(self, company, rows):
         """{lead_id: prediction dict} for feature rows, each with its team's model (else the
         company's); leads without a model are left out."""
-        by_team = self._models_by_team(company)
-        compiled = {}
+        # compiled once per model, read per lead without the ORM
+        compiled = {
+            team_id: dict(self._compile(model.model_data), version=model.name)
+            for team_id, model in self._models_by_team(company).items()
+        }
         out = {}
         for lead_id, row in rows.items():
-            model = by_team.get(row["team"]) or by_team.get(False)
-            if not model:
+            fit = compiled.get(row["team"]) or compiled.get(False)
+            if not fit:
                 continue
-            if model.id not in compiled:
-                compiled[model.id] = self._compile(model.model_data)
-            fit = compiled[model.id]
-            features = learning.encode(row, fit["vocabulary"])
+            features, thin = learning.encode_with_thin_evidence(
+                row, fit["vocabulary"], fit["counts"]
+            )
             base, contributions, probability = learning.explain(fit, features, fit["names"])
             z = base + sum(c for _name, c in contributions)
             payload = self._factors_payload(probability, base, contributions, z)
             if fit["counts"]:
-                payload["thin"] = [
-                    [field, value] for field, value in learning.thin_evidence(row, fit)
-                ]
+                payload["thin"] = [[field, value] for field, value in thin]
             out[lead_id] = {
                 "probability": probability,
-                "version": model.name,
+                "version": fit["version"],
                 "factors": payload,
             }
         return out
@@ -765,6 +755,7 @@ class LlmScoringModel(models.Model):
         calibrator choice have Platt's a and b, and no counts)."""
         calibrator = data.get("calibrator") or {"method": "platt", "a": data["a"], "b": data["b"]}
         return {
+            "base": learning.logit(learning.calibrate(calibrator, data["intercept"])),
             "vocabulary": {tuple(name): index for index, name in enumerate(data["features"])},
             "names": [tuple(name) for name in data["features"]],
             "intercept": data["intercept"],
