@@ -1,5 +1,6 @@
 from odoo import api, fields, models
 from odoo.tools import SQL
+from odoo.tools.sql import column_exists, create_column
 
 from ..lib.learning import P_MAX, P_MIN
 
@@ -26,6 +27,40 @@ class CrmLead(models.Model):
         help="Some of this lead's values (a source, a tag, a country...) were rare among the "
         "closed leads the model learned from: its win probability rests on little evidence.",
     )
+
+    def _auto_init(self):
+        """Installing into a database with a million leads must not compute the new stored
+        field lead by lead (over 15 minutes measured): the column is created and filled by
+        one UPDATE, with the same rules as the compute."""
+        cr = self.env.cr
+        if not column_exists(cr, "crm_lead", "ai_win_probability"):
+            create_column(cr, "crm_lead", "ai_win_probability", "numeric")
+            learned = (
+                SQL(
+                    """WHEN l.ai_score_method = 'learned'
+                            AND l.ai_score_factors ->> 'probability' IS NOT NULL
+                       THEN ROUND(100 * (l.ai_score_factors ->> 'probability')::numeric, 1)"""
+                )
+                if column_exists(cr, "crm_lead", "ai_score_factors")
+                else SQL("")
+            )
+            cr.execute(
+                SQL(
+                    """UPDATE crm_lead l
+                          SET ai_win_probability = CASE
+                              WHEN l.active AND s.is_won THEN 100
+                              WHEN NOT l.active AND COALESCE(l.probability, 0) = 0 THEN 0
+                              %s
+                              ELSE LEAST(GREATEST(COALESCE(l.automated_probability, 0), %s), %s)
+                              END
+                         FROM crm_lead l2 LEFT JOIN crm_stage s ON s.id = l2.stage_id
+                        WHERE l2.id = l.id""",
+                    learned,
+                    100 * P_MIN,
+                    100 * P_MAX,
+                )
+            )
+        return super()._auto_init()
 
     @api.depends(
         "ai_score_factors",
