@@ -3,13 +3,13 @@ import threading
 import time
 from datetime import timedelta
 
-import psycopg2
 from markupsafe import Markup, escape
 
 from odoo import _, api, fields, models
 from odoo.tools import SQL
 
 from ..lib import transport
+from .llm_job import lock_next_batch
 from .llm_scoring_model import score_band
 
 _logger = logging.getLogger(__name__)
@@ -127,19 +127,7 @@ class CrmLead(models.Model):
             fields.Datetime.now(),
             batch_size,
         )
-        for attempt in range(5):
-            try:
-                with self.env.cr.savepoint(flush=False):
-                    # a conflict is expected with several workers, and retried below
-                    self.env.cr.execute(query, log_exceptions=False)
-                    return self.browse([row[0] for row in self.env.cr.fetchall()])
-            except psycopg2.errors.SerializationFailure:
-                # another worker committed rows newer than our snapshot (REPEATABLE READ)
-                if not retry_on_conflict or attempt == 4:
-                    raise
-                # nothing is pending here: a new transaction gives a fresh snapshot
-                self._ai_commit()
-        return self.browse()
+        return lock_next_batch(self, query, retry_on_conflict)
 
     @api.model
     def _ai_requeue_stuck(self):

@@ -22,6 +22,26 @@ JOB_RETRY_MINUTES = 5
 JOB_STUCK_MINUTES = 5
 
 
+def lock_next_batch(model, query, retry_on_conflict=False):
+    """Run ``query`` (``SELECT id ... FOR UPDATE SKIP LOCKED``) and return the records it
+    locked: the one way the suite's queues take their next batch. With several workers, a
+    row committed after this transaction's snapshot raises a serialization conflict: when
+    ``retry_on_conflict`` (a cron that commits), a new transaction is started and the query
+    run again, at most five times."""
+    for attempt in range(5):
+        try:
+            with model.env.cr.savepoint(flush=False):
+                # a conflict is expected with several workers: not logged as an error
+                model.env.cr.execute(query, log_exceptions=False)
+                return model.browse([row[0] for row in model.env.cr.fetchall()])
+        except psycopg2.errors.SerializationFailure:
+            if not retry_on_conflict or attempt == 4:
+                raise
+            # nothing is pending here: a new transaction gives a fresh snapshot
+            model.env.cr.commit()  # pylint: disable=invalid-commit
+    return model.browse()
+
+
 class LlmJob(models.Model):
     """AI work done in the background (the tone of inbound messages, ...): asked once per
     purpose, record and question, answered by the job cron through the gateway, read by
@@ -172,16 +192,7 @@ class LlmJob(models.Model):
             fields.Datetime.now(),
             JOB_BATCH_SIZE,
         )
-        for attempt in range(5):
-            try:
-                with self.env.cr.savepoint(flush=False):
-                    self.env.cr.execute(query, log_exceptions=False)
-                    return self.browse([row[0] for row in self.env.cr.fetchall()])
-            except psycopg2.errors.SerializationFailure:
-                if not retry_on_conflict or attempt == 4:
-                    raise
-                self.env.cr.commit()  # pylint: disable=invalid-commit
-        return self.browse()
+        return lock_next_batch(self, query, retry_on_conflict)
 
     def _run(self, deadline, commit=False):
         """Ask the gateway, then write what came back to the jobs that can be locked."""

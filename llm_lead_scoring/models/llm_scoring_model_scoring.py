@@ -1,0 +1,264 @@
+import json
+import logging
+
+from psycopg2.extras import execute_values
+
+from odoo import _, api, fields, models
+from odoo.tools import SQL
+
+from ..lib import learning
+from .llm_scoring_model import (
+    FEATURE_LABELS,
+    OPEN_SQL,
+    RESCORE_BATCH,
+    TOP_FACTORS,
+)
+
+_logger = logging.getLogger(__name__)
+
+
+class LlmScoringModel(models.Model):
+    """Scoring open leads with the published models, and explaining the scores."""
+
+    _inherit = "llm.scoring.model"
+
+    # ------------------------------------------------------------
+    # SCORING
+    # ------------------------------------------------------------
+
+    @api.model
+    def _models_by_team(self, company):
+        models = self.search([("company_id", "=", company.id)])
+        return {m.team_id.id or False: m for m in models}
+
+    @api.model
+    def _predict_rows(self, company, rows):
+        """{lead_id: prediction dict} for feature rows, each with its team's model (else the
+        company's); leads without a model are left out."""
+        # compiled once per model, read per lead without the ORM
+        compiled = {
+            team_id: dict(self._compile(model.model_data), version=model.name)
+            for team_id, model in self._models_by_team(company).items()
+        }
+        out = {}
+        for lead_id, row in rows.items():
+            fit = compiled.get(row["team"]) or compiled.get(False)
+            if not fit:
+                continue
+            features, thin = learning.encode_with_thin_evidence(
+                row, fit["vocabulary"], fit["counts"]
+            )
+            base, contributions, probability = learning.explain(fit, features, fit["names"])
+            z = base + sum(c for _name, c in contributions)
+            payload = self._factors_payload(probability, base, contributions, z)
+            if fit["counts"]:
+                payload["thin"] = [[field, value] for field, value in thin]
+            out[lead_id] = {
+                "probability": probability,
+                "version": fit["version"],
+                "factors": payload,
+            }
+        return out
+
+    @api.model
+    def _compile(self, data):
+        """The stored model as learning.predict/explain expect it (models stored before the
+        calibrator choice have Platt's a and b, and no counts)."""
+        calibrator = data.get("calibrator") or {"method": "platt", "a": data["a"], "b": data["b"]}
+        return {
+            "base": learning.logit(learning.calibrate(calibrator, data["intercept"])),
+            "vocabulary": {tuple(name): index for index, name in enumerate(data["features"])},
+            "names": [tuple(name) for name in data["features"]],
+            "intercept": data["intercept"],
+            "weights": data["weights"],
+            "calibrator": calibrator,
+            "counts": data.get("counts"),
+        }
+
+    @api.model
+    def _factors_payload(self, probability, base, contributions, z=None):
+        """The top factors in log-odds and in probability points (the score without that
+        factor), the rest summed as one 'other factors' entry: base + contributions add up
+        exactly to logit(probability)."""
+        z = learning.logit(probability) if z is None else z
+        ranked = sorted((c for c in contributions if abs(c[1]) >= 1e-6), key=lambda c: -abs(c[1]))
+        top = [c for c in ranked if c[1] > 0][:TOP_FACTORS] + [c for c in ranked if c[1] < 0][
+            :TOP_FACTORS
+        ]
+        top.sort(key=lambda c: -abs(c[1]))
+        rest = sum(c[1] for c in contributions) - sum(c[1] for c in top)
+        factors = [
+            [field, value, round(c, 6), round(100 * (probability - learning.sigmoid(z - c)), 1)]
+            for (field, value), c in top
+        ]
+        if abs(rest) >= 1e-6:
+            factors.append(
+                [
+                    "other",
+                    "other factors",
+                    round(rest, 6),
+                    round(100 * (probability - learning.sigmoid(z - rest)), 1),
+                ]
+            )
+        return {"base": round(base, 6), "probability": probability, "factors": factors}
+
+    @api.model
+    def _explanation(self, payload, labels=None):
+        """Top 3 positive and negative factors in plain words: 'Source: Website +12 pts'."""
+        if not payload:
+            return False
+        labels = self._value_labels([payload]) if labels is None else labels
+        lines = []
+        named = [f for f in payload["factors"] if f[0] != "other"]
+        positives = [f for f in named if f[2] > 0][:3]
+        negatives = [f for f in named if f[2] < 0][:3]
+        for field, value, _contribution, points in positives + negatives:
+            lines.append(
+                "%s: %s %+d pts"
+                % (
+                    FEATURE_LABELS.get(field, field),
+                    labels.get((field, value), value),
+                    round(points),
+                )
+            )
+        return "\n".join(lines)
+
+    @api.model
+    def _value_labels(self, payloads):
+        """Readable names of the factors' values (record names for ids) of many payloads,
+        one query per referenced model."""
+        models_by_field = {
+            "team": "crm.team",
+            "source": "utm.source",
+            "medium": "utm.medium",
+            "campaign": "utm.campaign",
+            "country": "res.country",
+            "lang": "res.lang",
+            "industry": "res.partner.industry",
+            "tag": "crm.tag",
+        }
+        factors = [f for payload in payloads if payload for f in payload["factors"]]
+        ids = {}
+        for field, value, *_rest in factors:
+            if field in models_by_field and value.isdigit():
+                ids.setdefault(field, set()).add(int(value))
+        labels = {}
+        for field, record_ids in ids.items():
+            for record in self.env[models_by_field[field]].sudo().browse(record_ids).exists():
+                labels[(field, str(record.id))] = record.display_name
+        plain = {
+            "unknown": _("unknown"),
+            "other": _("other"),
+            "yes": _("yes"),
+            "no": _("no"),
+            "correct": _("valid"),
+            "incorrect": _("invalid"),
+        }
+        for field, value, *_rest in factors:
+            labels.setdefault((field, value), plain.get(value, value))
+        return labels
+
+    @api.model
+    def _rescore_open_leads(self, company):
+        """Refresh the learned score of every open lead in batches, in SQL (one UPDATE and one
+        history INSERT per batch), recording the change with the reason 'model retrained'."""
+        self.env["crm.lead"].flush_model()
+        self.env["crm.stage"].flush_model(["is_won"])
+        self.env.cr.execute(
+            SQL(
+                """SELECT l.id FROM crm_lead l LEFT JOIN crm_stage s ON s.id = l.stage_id
+                    WHERE %s AND (l.company_id = %s OR l.company_id IS NULL)
+                 ORDER BY l.id""",
+                OPEN_SQL,
+                company.id,
+            )
+        )
+        lead_ids = [row[0] for row in self.env.cr.fetchall()]
+        now = fields.Datetime.now()
+        done = 0
+        for start in range(0, len(lead_ids), RESCORE_BATCH):
+            batch = lead_ids[start : start + RESCORE_BATCH]
+            rows = self._lead_rows(batch)
+            predictions = self._predict_rows(company, rows)
+            if not predictions:
+                continue
+            self.env.cr.execute(
+                SQL(
+                    "SELECT id, ai_probability_score, ai_last_enrichment_date IS NOT NULL "
+                    "FROM crm_lead WHERE id = ANY(%s)",
+                    list(predictions),
+                )
+            )
+            previous = {row[0]: (row[1] if row[2] else None) for row in self.env.cr.fetchall()}
+            labels = self._value_labels([p["factors"] for p in predictions.values()])
+            updates, history = [], []
+            for lead_id, prediction in predictions.items():
+                score = round(100 * prediction["probability"], 1)
+                before = previous.get(lead_id)
+                trend = self.env["crm.lead"]._ai_trend(before, score)
+                explanation = self._explanation(prediction["factors"], labels)
+                updates.append(
+                    (
+                        lead_id,
+                        score,
+                        prediction["version"],
+                        json.dumps(prediction["factors"]),
+                        explanation,
+                        trend,
+                    )
+                )
+                if trend != "stable":
+                    history.append(
+                        (
+                            lead_id,
+                            now,
+                            score,
+                            before or 0.0,
+                            0.0 if before is None else score - before,
+                            trend,
+                            "model retrained",
+                            self.env.uid,
+                        )
+                    )
+            execute_values(
+                self.env.cr._obj,
+                """
+                UPDATE crm_lead l SET ai_probability_score = v.score, ai_win_probability = v.score,
+                       ai_score_method = 'learned',
+                       ai_model_version = v.version, ai_score_factors = v.factors::jsonb,
+                       ai_score_explanation = v.explanation, ai_score_trend = v.trend
+                  FROM (VALUES %s) AS v(id, score, version, factors, explanation, trend)
+                 WHERE l.id = v.id""",
+                updates,
+                page_size=1000,
+            )
+            if history:
+                execute_values(
+                    self.env.cr._obj,
+                    """
+                    INSERT INTO crm_lead_score_history
+                           (lead_id, date, score, previous_score, change, trend, reason, method,
+                            company_id, create_uid, write_uid, create_date, write_date)
+                    SELECT v.lead_id, v.date, v.score, v.previous, v.change, v.trend, v.reason,
+                           'learned', l.company_id, v.uid, v.uid, v.date, v.date
+                      FROM (VALUES %s) AS v(lead_id, date, score, previous, change, trend,
+                                            reason, uid)
+                      JOIN crm_lead l ON l.id = v.lead_id""",
+                    history,
+                    page_size=1000,
+                )
+            done += len(updates)
+            self.env["crm.lead"]._ai_commit_if_allowed()
+        self.env["crm.lead"].invalidate_model(
+            [
+                "ai_probability_score",
+                "ai_score_method",
+                "ai_model_version",
+                "ai_score_factors",
+                "ai_score_explanation",
+                "ai_score_trend",
+                "ai_score_history_ids",
+                "ai_win_probability",
+            ]
+        )
+        return done
