@@ -6,7 +6,7 @@
     "category": "Sales/CRM",
     "author": "AI Sales Suite",
     "license": "LGPL-3",
-    "depends": ["crm", "mail", "llm_lead_scoring"],
+    "depends": ["crm", "mail", "llm_lead_scoring", "crm_executive_dashboard"],
     "data": [
         "security/ir.model.access.csv",
         "security/crm_sales_agent_security.xml",
