@@ -13,9 +13,16 @@ faster as the reference. Prints both times, their ratio, the number of queries a
 memory, and checks that both give the same KPIs.
 
     python3 bench/bench_dashboard.py -d DB --leads 1000000 [--runs 5]
+    python3 bench/bench_dashboard.py -d dash_bench1m,dash_bench100k --leads 0 --profile
+
+Several databases (comma-separated) are measured one after the other, then a summary checks
+the targets of each size (1,000,000 leads: ratio <= 1.5 and < 2 s; 100,000: ratio <= 2.0) with
+the load average of the machine around each measure. ``--profile`` adds the time of each query
+of one more run of the dashboard, slowest first.
 """
 
 import argparse
+import inspect
 import os
 import resource
 import statistics
@@ -109,6 +116,44 @@ def run_baseline(cr, factor, params, settings):
     return elapsed, result
 
 
+# the targets of issue 14, by size of the database: (leads at least, ratio at most, seconds under)
+TARGETS = ((1000000, 1.5, 2.0), (100000, 2.0, None))
+
+
+def profile_queries(dashboard, date_from, date_to):
+    """Each query of one run of ``get_dashboard_data``: (seconds, method of the dashboard that
+    ran it, first words of the query), slowest first."""
+    from odoo import sql_db
+
+    timings = []
+    execute = sql_db.Cursor.execute
+
+    def timed(cursor, query, params=None, log_exceptions=True):
+        started = time.perf_counter()
+        try:
+            return execute(cursor, query, params, log_exceptions)
+        finally:
+            elapsed = time.perf_counter() - started
+            caller = next(
+                (
+                    frame.function
+                    for frame in inspect.stack()[1:12]
+                    if "crm_executive_dashboard" in frame.filename
+                ),
+                "?",
+            )
+            text = " ".join(str(getattr(query, "code", query)).split())[:70]
+            timings.append((elapsed, caller, text))
+
+    sql_db.Cursor.execute = timed
+    try:
+        dashboard.env.invalidate_all()
+        dashboard.get_dashboard_data(date_from, date_to)
+    finally:
+        sql_db.Cursor.execute = execute
+    return sorted(timings, reverse=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_database_arguments(parser)
@@ -118,11 +163,56 @@ def main():
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--login", default="admin", help="user the dashboard is computed for")
+    parser.add_argument(
+        "--profile", action="store_true", help="also time each query of one more run"
+    )
     args = parser.parse_args()
+    results = []
+    databases = args.database.split(",")
+    if len(databases) > 1 and args.leads:
+        print("several databases: measured as they are (--leads %s ignored)" % args.leads)
+        args.leads = 0
+    for database in databases:
+        args.database = database
+        load_before = os.getloadavg()
+        figures = measure(args)
+        results.append((database, figures, load_before, os.getloadavg()))
+    print("\nsummary (load average 1/5/15 min before and after each measure; 2 cores)")
+    for database, (leads, dash, ratio), before, after in results:
+        verdict = []
+        for at_least, max_ratio, max_seconds in TARGETS:
+            if leads >= at_least * 0.95:
+                verdict.append(
+                    "ratio %s %.1f" % ("<=" if ratio <= max_ratio else "NOT <=", max_ratio)
+                )
+                if max_seconds:
+                    verdict.append(
+                        "time %s %.0f s" % ("<" if dash < max_seconds else "NOT <", max_seconds)
+                    )
+                break
+        print(
+            "%-16s %8s leads  %.3f s  ratio %.2f  %s  load %s -> %s"
+            % (
+                database,
+                leads,
+                dash,
+                ratio,
+                ", ".join(verdict) or "no target",
+                "/".join("%.1f" % v for v in before),
+                "/".join("%.1f" % v for v in after),
+            )
+        )
 
+
+def measure(args):
+    """Measure one database; print its figures and return (leads, dashboard s, ratio)."""
+    import odoo
     from odoo import SUPERUSER_ID, api, sql_db
 
-    registry = open_registry(args)
+    if odoo.tools.config["db_host"] == args.db_host:  # configured for a previous database
+        registry = odoo.modules.registry.Registry(args.database)
+    else:
+        registry = open_registry(args)
 
     with registry.cursor() as cr:
         cr.execute("SELECT count(*) FROM crm_lead")
@@ -196,6 +286,7 @@ def main():
         dashboard.get_dashboard_data(date_from, date_to)
         peak_trace = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
+        profile = profile_queries(dashboard, date_from, date_to) if args.profile else []
         baselines = {
             name: (statistics.median(times), min(times)) for name, times in sql_times.items()
         }
@@ -209,6 +300,7 @@ def main():
         ]
 
     dash = statistics.median(dash_times)
+    print("\n=== %s ===" % args.database)
     print("leads in database     : %s" % total)
     print(
         "period                : %s to %s (previous: %s to %s), %s companies, user %s"
@@ -235,6 +327,11 @@ def main():
         % (peak_trace / 1e6, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
     )
     print("KPIs equal to the SQL : %s" % ("yes" if not mismatches else "NO %s" % mismatches))
+    if profile:
+        print("queries of one run, slowest first (%.3f s in all):" % sum(t for t, *_r in profile))
+        for elapsed, caller, text in profile:
+            print("  %7.3f s  %-28s %s" % (elapsed, caller, text))
+    return total, dash, dash / sql
 
 
 if __name__ == "__main__":

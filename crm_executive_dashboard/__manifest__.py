@@ -7,9 +7,16 @@
     "author": "AI Sales Suite",
     "website": "https://github.com/ai-sales-suite/crm-ai",
     "license": "LGPL-3",
-    "depends": ["crm", "sales_team", "web", "llm_lead_scoring"],
+    "depends": ["crm", "sales_team", "utm", "web", "mail", "llm_lead_scoring"],
     "data": [
+        "security/ir.model.access.csv",
+        "security/crm_campaign_cost_security.xml",
+        "security/crm_dashboard_digest_security.xml",
+        "data/ir_cron_data.xml",
+        "report/crm_dashboard_digest_report.xml",
         "views/crm_executive_dashboard_views.xml",
+        "views/crm_campaign_cost_views.xml",
+        "views/crm_dashboard_digest_views.xml",
     ],
     "assets": {
         "web.assets_backend": ["crm_executive_dashboard/static/src/**/*"],

@@ -131,3 +131,93 @@ class CrmExecutiveDashboardController(http.Controller):
                 ("Content-Length", len(content)),
             ],
         )
+
+    # ------------------------------------------------------------
+    # ANALYSES (funnel, bottlenecks, win/loss, ROI)
+    # ------------------------------------------------------------
+
+    def _analysis(self, name, date_from, date_to, team_ids, user_ids, company_ids, kwargs):
+        """``(dashboard model, analysis data, None)``, or ``(None, None, error response)``:
+        400 on bad input, 403 when access is denied, JSON in both cases."""
+        try:
+            if kwargs:
+                raise UserError(
+                    _("Unknown parameter(s): %(names)s.", names=", ".join(sorted(kwargs)))
+                )
+            env = self._dashboard_env(allowed_company_ids=self._split_ids(company_ids))
+            dashboard = env["crm.executive.dashboard"]
+            data = dashboard.get_analysis(
+                name,
+                date_from,
+                date_to,
+                team_ids=self._split_ids(team_ids),
+                user_ids=self._split_ids(user_ids),
+            )
+            return dashboard, data, None
+        except AccessError as error:
+            return (
+                None,
+                None,
+                request.make_json_response(self._error("access_denied", error), status=403),
+            )
+        except UserError as error:
+            return (
+                None,
+                None,
+                request.make_json_response(self._error("bad_request", error), status=400),
+            )
+
+    @http.route("/crm/dashboard/analysis/<string:name>", type="http", auth="user", methods=["GET"])
+    def dashboard_analysis(
+        self,
+        name,
+        date_from=None,
+        date_to=None,
+        team_ids=None,
+        user_ids=None,
+        company_ids=None,
+        **kwargs,
+    ):
+        """One analysis page's data as JSON (``get_analysis``); ``company_ids``: the companies
+        of the page ("1,2"). Bad input: HTTP 400 with {"error": {"code", "message"}}."""
+        _dashboard, data, error = self._analysis(
+            name, date_from, date_to, team_ids, user_ids, company_ids, kwargs
+        )
+        return error or request.make_json_response(data)
+
+    @http.route(
+        "/crm/dashboard/analysis/<string:name>/export", type="http", auth="user", methods=["GET"]
+    )
+    def dashboard_analysis_export(
+        self,
+        name,
+        date_from=None,
+        date_to=None,
+        team_ids=None,
+        user_ids=None,
+        company_ids=None,
+        **kwargs,
+    ):
+        """The analysis as an .xlsx workbook (same parameters and errors as the JSON route)."""
+        dashboard, data, error = self._analysis(
+            name, date_from, date_to, team_ids, user_ids, company_ids, kwargs
+        )
+        if error:
+            return error
+        content = dashboard._export_analysis_xlsx(data)
+        filename = "crm_%s_%s_%s.xlsx" % (
+            name,
+            data["period"]["date_from"],
+            data["period"]["date_to"],
+        )
+        return request.make_response(
+            content,
+            headers=[
+                (
+                    "Content-Type",
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                ),
+                ("Content-Disposition", content_disposition(filename)),
+                ("Content-Length", len(content)),
+            ],
+        )

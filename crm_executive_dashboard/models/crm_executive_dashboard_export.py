@@ -132,7 +132,7 @@ class CrmExecutiveDashboardExport(models.AbstractModel):
         ai = data["ai_insights"]
         ai_rows = [
             {"label": _("AI-scored leads"), "value": ai["total_ai_scored"]},
-            {"label": _("Average AI score"), "value": ai["avg_ai_score"]},
+            {"label": _("Average quality score"), "value": ai["avg_ai_score"]},
             {"label": _("High quality leads (score >= 70)"), "value": ai["high_quality_leads"]},
             {"label": _("Score high (>= 70)"), "value": ai["ai_score_distribution"]["high"]},
             {"label": _("Score medium (40-69)"), "value": ai["ai_score_distribution"]["medium"]},
@@ -162,11 +162,11 @@ class CrmExecutiveDashboardExport(models.AbstractModel):
         )
         sheet.set_column(0, 0, 40)
         start = len(ai_rows) + 5
-        sheet.write_string(start, 0, _("Top AI-scored leads"), title)
+        sheet.write_string(start, 0, _("Top leads by quality score"), title)
         headers = [
             (_("Lead"), "name"),
             (_("Customer"), "partner"),
-            (_("AI score"), "score"),
+            (_("Quality score"), "score"),
             (_("Expected revenue"), "expected_revenue"),
             (_("Stage"), "stage"),
             (_("Salesperson"), "salesperson"),

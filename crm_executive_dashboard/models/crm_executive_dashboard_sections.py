@@ -299,8 +299,9 @@ class CrmExecutiveDashboardSections(models.AbstractModel):
                 "and their revenue (closing date)."
             ),
             "ai": _(
-                "Leads created in the period and scored by the AI, by score band: high 70 and "
-                "above, medium 40 to 69, low below 40."
+                "Leads created in the period and scored by the AI, by band of their quality "
+                "score (rules + LLM, 0-100): high 70 and above, medium 40 to 69, low below 40. "
+                "The win probability is another number: the learned model's, or Odoo's PLS."
             ),
             "team_revenue": _("Revenue of the leads won in the period, per sales team."),
             "performance": _(
@@ -315,5 +316,8 @@ class CrmExecutiveDashboardSections(models.AbstractModel):
                 "Planned activities of active leads due before today (Odoo's Late activities); "
                 "activities marked done are not counted, even when their type keeps them."
             ),
-            "top_leads": _("The leads created in the period with the highest AI score."),
+            "top_leads": _(
+                "The leads created in the period with the highest quality score (rules + "
+                "LLM, 0-100; not the win probability)."
+            ),
         }

@@ -40,3 +40,70 @@ class TestDashboardUi(HttpCase):
         )
         open_lead.activity_schedule("mail.mail_activity_data_todo", user_id=admin.id).action_done()
         self.start_tour("/web", "crm_executive_dashboard_tour", login="admin")
+
+    def test_analyses_tour(self):
+        """Each analysis page opens, and one element of each of its charts and tables opens its
+        leads without error. This month: three deals won and one lost after stays of three days
+        in their first stage (stage history through the ORM), an open one stuck there for 30
+        days, all from a source and campaign with a cost."""
+        admin = self.env.ref("base.user_admin")
+        team = self.env["crm.team"].create({"name": "Tour Analyses Team"})
+        source = self.env["utm.source"].create({"name": "Tour Source"})
+        campaign = self.env["utm.campaign"].create({"name": "Tour Campaign"})
+        reason = self.env["crm.lost.reason"].create({"name": "Tour reason"})
+        stages = self.env["crm.stage"].search([("is_won", "=", False)], order="sequence, id")
+        won_stage = self.env["crm.stage"].search([("is_won", "=", True)], limit=1)
+        leads = self.env["crm.lead"].create(
+            [
+                {
+                    "name": "Tour analysis %s" % index,
+                    "type": "opportunity",
+                    "expected_revenue": 1000 * (index + 1),
+                    "team_id": team.id,
+                    "user_id": admin.id,
+                    "source_id": source.id,
+                    "campaign_id": campaign.id,
+                    "stage_id": stages[0].id,
+                }
+                for index in range(5)
+            ]
+        )
+        self.env.flush_all()
+        self.env.cr.precommit.run()
+        # created three days ago: the lead and the tracking of its first stage
+        self.env.cr.execute(
+            "UPDATE crm_lead SET create_date = create_date - interval '3 days' WHERE id = ANY(%s)",
+            (leads.ids,),
+        )
+        self.env.cr.execute(
+            """UPDATE mail_message SET date = date - interval '3 days'
+                WHERE model = 'crm.lead' AND res_id = ANY(%s)""",
+            (leads.ids,),
+        )
+        self.env.invalidate_all()
+        leads[:4].write({"stage_id": stages[1].id})
+        leads[:3].write({"stage_id": won_stage.id})
+        leads[3].action_set_lost(lost_reason_id=reason.id)
+        self.env.flush_all()
+        self.env.cr.precommit.run()
+        self.env.cr.execute(
+            "UPDATE crm_lead SET date_last_stage_update = now() - interval '30 days' WHERE id = %s",
+            (leads[4].id,),
+        )
+        today = fields.Date.context_today(admin)
+        self.env["crm.campaign.cost"].create(
+            {
+                "campaign_id": campaign.id,
+                "source_id": source.id,
+                "date_from": today.replace(day=1),
+                "date_to": today,
+                "amount": 500,
+            }
+        )
+        self.start_tour(
+            "/web#action=crm_executive_dashboard.crm_executive_dashboard_action",
+            "crm_executive_dashboard_analyses_tour",
+            login="admin",
+            # eleven lists opened and closed: more than the default minute on a loaded machine
+            timeout=300,
+        )

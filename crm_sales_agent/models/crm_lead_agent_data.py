@@ -174,43 +174,12 @@ class CrmLead(models.Model):
 
     @api.model
     def _sales_agent_stage_usual_days(self):
-        """Median days a lead stays in each stage, from the stage history of all leads.
-
-        One query over the tracking values of ``stage_id``: each change closes a stay in the
-        old stage that started at the previous change of the same lead (or its creation).
-        :return dict: {stage_id: median days} for stages with enough history
+        """Usual days in each stage: the dashboard's per-stage norms (its Bottlenecks page),
+        the 90th percentile of the time won deals of the last year stayed in the stage, from the
+        tracking of ``stage_id``; all leads of all companies (the agent runs as superuser).
+        :return dict: {stage_id: days} for stages learned from at least STUCK_MIN_SAMPLES deals
         """
-        field_id = self.env["ir.model.fields"]._get("crm.lead", "stage_id").id
-        self.env["mail.tracking.value"].flush_model()
-        self.env["mail.message"].flush_model(["model", "res_id", "date"])
-        self.env.cr.execute(
-            SQL(
-                """
-            WITH changes AS (
-                SELECT m.res_id AS lead_id, m.date, m.id AS message_id,
-                       v.old_value_integer AS old_stage
-                  FROM mail_tracking_value v
-                  JOIN mail_message m ON m.id = v.mail_message_id
-                 WHERE v.field_id = %s AND m.model = 'crm.lead'
-            ), stays AS (
-                SELECT c.old_stage,
-                       EXTRACT(EPOCH FROM c.date - COALESCE(
-                           LAG(c.date) OVER (PARTITION BY c.lead_id ORDER BY c.date, c.message_id),
-                           l.create_date)) / 86400.0 AS days
-                  FROM changes c
-                  JOIN crm_lead l ON l.id = c.lead_id
-            )
-            SELECT old_stage, percentile_cont(0.5) WITHIN GROUP (ORDER BY days)
-              FROM stays
-             WHERE old_stage > 0 AND days >= 0
-          GROUP BY old_stage
-            HAVING COUNT(*) >= %s
-            """,
-                field_id,
-                STUCK_MIN_SAMPLES,
-            )
-        )
-        return dict(self.env.cr.fetchall())
+        return self.env["crm.executive.dashboard"].sudo()._stuck_norms(STUCK_MIN_SAMPLES)
 
     # ------------------------------------------------------------
     # BUSINESS: activities

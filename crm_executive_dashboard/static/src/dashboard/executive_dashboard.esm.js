@@ -12,6 +12,7 @@ import { humanNumber } from "@web/core/utils/numbers";
 import { escape } from "@web/core/utils/strings";
 import { KpiCard } from "../components/kpi_card/kpi_card.esm";
 import { DashboardChart } from "../components/chart/chart.esm";
+import { ANALYSIS_PAGES, AnalysisPage } from "../analyses/analysis_page.esm";
 
 const { DateTime } = luxon;
 
@@ -60,7 +61,7 @@ function parseIds(value) {
 
 export class ExecutiveDashboard extends Component {
     static template = "crm_executive_dashboard.ExecutiveDashboard";
-    static components = { Layout, KpiCard, DashboardChart };
+    static components = { Layout, KpiCard, DashboardChart, AnalysisPage };
     static props = { "*": true };
 
     setup() {
@@ -69,15 +70,21 @@ export class ExecutiveDashboard extends Component {
         this.router = useService("router");
         this.user = useService("user");
         this.notification = useService("notification");
+        this.orm = useService("orm");
         this.keepLast = new KeepLast();
         this.periods = PERIODS;
+        this.pages = ANALYSIS_PAGES;
         this.state = useState({
             filters: this.initialFilters(),
+            // "main" or an analysis of ANALYSIS_PAGES, loaded when opened
+            page: (this.props.state && this.props.state.dashboardPage) || "main",
             data: null,
             loading: true,
             error: null,
         });
-        useSetupAction({ getLocalState: () => ({ dashboardFilters: { ...this.state.filters } }) });
+        useSetupAction({
+            getLocalState: () => ({ dashboardFilters: { ...this.state.filters }, dashboardPage: this.state.page }),
+        });
         onWillStart(() => this.load());
         onRendered(() => this.env.config.setDisplayName(_t("CRM Dashboard")));
     }
@@ -214,6 +221,16 @@ export class ExecutiveDashboard extends Component {
         window.location.href = this.exportUrl;
     }
 
+    async onSendDigestSample() {
+        // the scheduled PDF digest of the last complete period, mailed to the current user now
+        const result = await this.orm.call(
+            "crm.dashboard.digest.subscription",
+            "action_send_sample",
+            []
+        );
+        this.notification.add(result.message, { type: "success" });
+    }
+
     // ------------------------------------------------------------
     // CLICK-THROUGH: the leads behind a number, with its own domain
     // ------------------------------------------------------------
@@ -303,7 +320,7 @@ export class ExecutiveDashboard extends Component {
     }
 
     openAiBand(band) {
-        const labels = { high: _t("AI score 70 and above"), medium: _t("AI score 40 to 69"), low: _t("AI score below 40") };
+        const labels = { high: _t("Quality score 70 and above"), medium: _t("Quality score 40 to 69"), low: _t("Quality score below 40") };
         this.openLeads(labels[band], this.state.data.ai_insights.domains[band]);
     }
 

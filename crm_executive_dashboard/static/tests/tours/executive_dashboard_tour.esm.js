@@ -143,7 +143,7 @@ registry.category("web_tour.tours").add("crm_executive_dashboard_tour", {
         ...chartSteps("pipeline", "Pipeline"),
         ...chartSteps("forecast", "Expected to close"),
         ...chartSteps("trends", "Won"),
-        ...chartSteps("ai", "AI score"),
+        ...chartSteps("ai", "Quality score"),
         // the first team with won revenue: the demo data's or the test's
         ...chartSteps("teams", null),
         {
