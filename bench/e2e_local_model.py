@@ -5,8 +5,9 @@ Points an OpenAI-compatible provider at a local LLM server (e.g. llama-cpp-pytho
 OPERATIONS.md, "CPU-only local model"), queues N demo leads for AI scoring, runs the scoring
 cron as a cron worker would (batches, commits) until the queue is empty or --time-limit, then
 makes a few drafts through the drafting wizard (``crm.sales.agent.draft``, as "Draft with AI"
-does), and prints from the AI call log (``llm.call.log``) how many answers were usable and
-why the others were rejected, the latency per call, how many drafts the LLM made versus the
+does: the click queues an AI job and returns; the AI job cron writes the draft), and prints
+from the AI call log (``llm.call.log``) how many answers were usable and why the others were
+rejected, the latency per call, how many drafts the LLM made versus the
 template, and that no lead stayed *processing*.
 
 Needs llm_lead_scoring and crm_sales_agent installed with demo data. Commits: run it on a
@@ -150,9 +151,10 @@ def main():
             time.sleep(2)
     scoring_wall = time.monotonic() - t0
 
-    # drafts, as a salesperson makes them from the lead form
+    # drafts, as a salesperson makes them from the lead form: the click only queues
     draft_rows = []
-    kinds = ["email", "sms", "email", "call"]
+    kinds = ["email", "sms", "email", "call_script"]
+    draft_ids, clicks = [], []
     with registry.cursor() as cr:
         env = api.Environment(cr, SUPERUSER_ID, {})
         admin = env.ref("base.user_admin")
@@ -166,17 +168,41 @@ def main():
             draft = Draft.create({"lead_id": lead_id, "kind": kind})
             t = time.monotonic()
             draft.action_generate()
-            elapsed = time.monotonic() - t
+            clicks.append(time.monotonic() - t)
+            draft_ids.append(draft.id)
+        cr.commit()
+    print(f"drafts queued: {len(draft_ids)}, click {fmt_ms([c * 1000 for c in clicks])}")
+    # the AI job cron, as a cron worker runs it, until no draft is being written
+    t0 = time.monotonic()
+    job_runs = 0
+    while draft_ids and time.monotonic() - t0 < args.time_limit:
+        with registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            env["llm.job"]._cron_run_jobs()
+            job_runs += 1
+            cr.commit()
+            env.invalidate_all()
+            drafts = env["crm.sales.agent.draft"].browse(draft_ids)
+            working = drafts.filtered(lambda d: d.state == "working")
+            print(
+                f"  job cron run {job_runs}: {time.monotonic() - t0:.0f} s, {len(working)} "
+                "drafts still being written"
+            )
+            if not working:
+                break
+            time.sleep(2)
+    with registry.cursor() as cr:
+        env = api.Environment(cr, SUPERUSER_ID, {})
+        for draft in env["crm.sales.agent.draft"].browse(draft_ids):
             draft_rows.append(
                 (
-                    kind,
+                    f"{draft.kind} ({draft.state})",
                     draft.is_template,
-                    elapsed,
+                    time.monotonic() - t0,
                     draft.generation_note or "",
                     len(draft.body or ""),
                 )
             )
-            cr.commit()
 
     report(registry, started_at, lead_ids, runs, scoring_wall, draft_rows)
 
@@ -241,10 +267,9 @@ def report(registry, started_at, lead_ids, runs, scoring_wall, draft_rows):
             f"drafts: {len(draft_rows)}, by the LLM {llm_made}, "
             f"template-based {len(draft_rows) - llm_made}"
         )
-        for kind, is_template, elapsed, note, size in draft_rows:
+        for kind, is_template, _elapsed, note, size in draft_rows:
             print(
-                f"  {kind}: {'template' if is_template else 'LLM'}, {elapsed:.1f} s, "
-                f"{size} chars, {note[:140]}"
+                f"  {kind}: {'template' if is_template else 'LLM'}, " f"{size} chars, {note[:160]}"
             )
         env["llm.provider"].search([("name", "like", "E2E local model")]).write({"active": False})
         cr.commit()

@@ -1,5 +1,4 @@
 import json
-import time
 
 from markupsafe import Markup
 
@@ -32,6 +31,7 @@ GSM_CHARS = frozenset(
 
 MAX_SMS_PARTS = 2
 MAX_DRAFT_CHARS = 3000
+# a draft made in the calling process (``_draft_for``): never near limit_time_real (120 s)
 DRAFT_DEADLINE_SECONDS = 45
 
 
@@ -118,10 +118,11 @@ class CrmSalesAgentDraft(models.TransientModel):
         return res
 
     def _check_lead_access(self):
-        """A draft only on a lead the user may read (its name and data would show here)."""
+        """A draft only on a lead the user may write (its data is sent to the AI, and the
+        draft ends up in its chatter or in an e-mail to its customer)."""
         leads = self.lead_id
-        leads.check_access_rights("read")
-        leads.check_access_rule("read")
+        leads.check_access_rights("write")
+        leads.check_access_rule("write")
 
     @api.depends("lead_id")
     def _compute_lang(self):
@@ -149,58 +150,12 @@ class CrmSalesAgentDraft(models.TransientModel):
     # ACTIONS
     # ------------------------------------------------------------
 
-    def action_generate(self):
-        """Draft through the LLM (with failover); a template-based draft when none answers."""
-        self.ensure_one()
-        self.lead_id.check_access_rights("read")
-        self.lead_id.check_access_rule("read")
-        context = self._draft_context()
-        lead = self.lead_id
-        messages, system = self._draft_messages(context)
-        result = self.env["llm.service"]._request(
-            "drafting",
-            messages,
-            system_prompt=system,
-            record=lead,
-            # the user waits: never near Odoo's limit_time_real (120 s)
-            deadline=time.monotonic() + DRAFT_DEADLINE_SECONDS,
-            options={"max_tokens": 200 if self.kind == "sms" else 900},
-            validate=lambda text: self._check_draft(text, [system, messages[0]["content"]]),
-        )
-        content = result["parsed"] if result["success"] else ""
-        if content:
-            subject, body = self._split_subject(content)
-            self.write(
-                {
-                    "subject": subject or self._template_subject(),
-                    "body": body,
-                    "generated": True,
-                    "is_template": False,
-                    "generation_note": _(
-                        "Drafted by %(provider)s. Review it before use.",
-                        provider=result.get("provider") or _("the LLM"),
-                    ),
-                }
-            )
-        else:
-            subject, body = self.with_context(lang=self.lang)._template_draft(context)
-            reason = result.get("error") or _("The LLM returned an empty answer.")
-            self.write(
-                {
-                    "subject": subject,
-                    "body": body,
-                    "generated": True,
-                    "is_template": True,
-                    "generation_note": _("Template-based draft: %(reason)s", reason=reason),
-                }
-            )
-        return self._reopen()
-
     def action_open_composer(self):
         """Open Odoo's mail composer on the lead, pre-filled; the user sends it (or not)."""
         self.ensure_one()
         if not self.body:
             raise UserError(_("Generate a draft first."))
+        self._check_lead_access()
         lead = self.lead_id
         return {
             "type": "ir.actions.act_window",
@@ -225,6 +180,7 @@ class CrmSalesAgentDraft(models.TransientModel):
         self.ensure_one()
         if not self.body:
             raise UserError(_("Generate a draft first."))
+        self._check_lead_access()
         title = dict(self._fields["kind"]._description_selection(self.env))[self.kind]
         body = Markup("<p><b>%s</b></p>") % title + plaintext2html(self.body)
         self.lead_id.message_post(body=body, message_type="comment", subtype_xmlid="mail.mt_note")
@@ -261,6 +217,7 @@ class CrmSalesAgentDraft(models.TransientModel):
                 "salesperson": (lead.user_id or self.env.user).name,
                 "our_company": (lead.company_id or self.env.company).name,
                 "ai_score": round(lead.ai_probability_score or 0),
+                "win_probability": round(lead.ai_win_probability or 0),
                 "ai_summary": lead.ai_analysis_summary or "",
                 "ai_strengths": lead.ai_strengths or "",
                 "ai_risks": lead.ai_risks or "",
@@ -455,11 +412,12 @@ class CrmSalesAgentDraft(models.TransientModel):
                     ),
                     _(
                         "Stage: %(stage)s, expected revenue %(revenue)s %(currency)s, "
-                        "AI score %(score)s",
+                        "quality score %(score)s, win probability %(win)s %%",
                         stage=context.get("stage") or "-",
                         revenue=context.get("expected_revenue") or 0,
                         currency=context.get("currency") or "",
                         score=context.get("ai_score", 0),
+                        win=context.get("win_probability", 0),
                     ),
                     _("AI summary: %(summary)s", summary=context.get("ai_summary") or "-"),
                     _(

@@ -43,9 +43,10 @@ def lock_next_batch(model, query, retry_on_conflict=False):
 
 
 class LlmJob(models.Model):
-    """AI work done in the background (the tone of inbound messages, ...): asked once per
-    purpose, record and question, answered by the job cron through the gateway, read by
-    the caller on its next run. Nobody waits on HTTP while holding a row lock."""
+    """AI work done in the background (the tone of inbound messages, drafts, ...): asked
+    once per purpose, record and question, answered by the job cron through the gateway,
+    read by the caller on its next run or handed over by ``_on_finished``. Nobody waits on
+    HTTP while holding a row lock, and no browser request waits on the AI."""
 
     _name = "llm.job"
     _description = "AI Background Job"
@@ -58,23 +59,30 @@ class LlmJob(models.Model):
     key = fields.Char(required=True, readonly=True, help="Hash of the question asked.")
     system = fields.Text(readonly=True)
     messages = fields.Json(readonly=True)
+    options = fields.Json(readonly=True, help="max_tokens, stop... of this question")
     state = fields.Selection(
         [
             ("pending", "Pending"),
             ("processing", "Processing"),
             ("done", "Done"),
             ("failed", "Failed"),
+            ("cancelled", "Cancelled"),
         ],
         default="pending",
         required=True,
         index=True,
         readonly=True,
     )
+    priority = fields.Integer(
+        readonly=True, help="Higher first: a job a user waits for goes before the others."
+    )
     attempts = fields.Integer(readonly=True)
     next_retry = fields.Datetime(readonly=True)
     processing_since = fields.Datetime(readonly=True)
     answer = fields.Text(readonly=True)
-    error = fields.Char(readonly=True)
+    error = fields.Char(
+        readonly=True, help="Why it failed, or why the answer of a done job was rejected."
+    )
     done_date = fields.Datetime(readonly=True)
 
     _sql_constraints = [
@@ -142,6 +150,62 @@ class LlmJob(models.Model):
             self._trigger_cron_on_commit()
         return answers
 
+    @api.model
+    def _enqueue(self, purpose, record, system, messages, priority=0, options=None):
+        """The job answering this question for ``record``: the one still pending or running
+        for the same question (it is not asked, nor paid, twice), else a new one.
+
+        :return: the ``llm.job`` (sudo)
+        """
+        digest = self._key(system, messages)
+        Job = self.sudo()
+        same = Job.search(
+            [
+                ("purpose", "=", purpose),
+                ("res_model", "=", record._name),
+                ("res_id", "=", record.id),
+                ("key", "=like", digest + "%"),
+            ]
+        )
+        running = same.filtered(lambda job: job.state in ("pending", "processing"))
+        if running:
+            if priority > running[0].priority:
+                running[0].priority = priority
+            return running[0]
+        job = Job.create(
+            {
+                "purpose": purpose,
+                "company_id": (record.company_id or self.env.company).id
+                if "company_id" in record._fields
+                else self.env.company.id,
+                "res_model": record._name,
+                "res_id": record.id,
+                # an answered question asked again is a new job (a new draft wanted)
+                "key": "%s-%d" % (digest, len(same)) if same else digest,
+                "system": system,
+                "messages": messages,
+                "options": options or False,
+                "priority": priority,
+            }
+        )
+        self._trigger_cron_on_commit()
+        return job
+
+    def _cancel(self):
+        """Cancel the jobs not answered yet: a pending job is never sent; the answer of a
+        job already sent is dropped when it comes back."""
+        running = self.sudo().filtered(lambda job: job.state in ("pending", "processing"))
+        running.write({"state": "cancelled", "processing_since": False})
+        return running
+
+    def _validators(self):
+        """{job id: callable(content) -> checked content, raising ``UnusableAnswer``}: the
+        checks of the callers (hook; a job without one keeps any answer)."""
+        return {}
+
+    def _on_finished(self):
+        """Hook called with the jobs just done or failed (callers hand the result over)."""
+
     def _trigger_cron_on_commit(self):
         cr = self.env.cr
         if cr.precommit.data.get("llm_lead_scoring.job_trigger"):
@@ -188,7 +252,7 @@ class LlmJob(models.Model):
         query = SQL(
             """SELECT id FROM llm_job
                 WHERE state = 'pending' AND COALESCE(next_retry, '1970-01-01') <= %s
-             ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED""",
+             ORDER BY COALESCE(priority, 0) DESC, id LIMIT %s FOR UPDATE SKIP LOCKED""",
             fields.Datetime.now(),
             JOB_BATCH_SIZE,
         )
@@ -197,13 +261,21 @@ class LlmJob(models.Model):
     def _run(self, deadline, commit=False):
         """Ask the gateway, then write what came back to the jobs that can be locked."""
         results = {}
-        for purpose in set(self.mapped("purpose")):
-            batch = self.filtered(lambda job, purpose=purpose: job.purpose == purpose)
+        validators = self._validators()
+        groups = {}
+        for job in self:
+            options = json.dumps(job.options or {}, sort_keys=True)
+            groups.setdefault((job.purpose, options), self.browse())
+            groups[(job.purpose, options)] |= job
+        for (purpose, options), batch in groups.items():
             requests = {
                 job.id: {
                     "messages": job.messages,
                     "system": job.system,
                     "record": self.env[job.res_model].browse(job.res_id).exists(),
+                    "validate": validators.get(job.id),
+                    # the audit row names who asked, not the cron's user
+                    "user_id": job.create_uid.id,
                 }
                 for job in batch
             }
@@ -212,7 +284,9 @@ class LlmJob(models.Model):
                 requests.pop(job_id)
                 results[job_id] = {"success": False, "error_kind": "gone", "tried": []}
             results.update(
-                self.env["llm.service"]._request_many(purpose, requests, deadline=deadline)
+                self.env["llm.service"]._request_many(
+                    purpose, requests, deadline=deadline, options=json.loads(options) or None
+                )
             )
         self.flush_model()
         if commit:
@@ -222,17 +296,24 @@ class LlmJob(models.Model):
         )
         free = {row[0] for row in self.env.cr.fetchall()}
         now = fields.Datetime.now()
-        for job in self.filtered(lambda j: j.id in free):
+        # a job cancelled during its call keeps its state: its answer is dropped
+        self.invalidate_recordset(["state"])
+        written = self.filtered(lambda j: j.id in free and j.state == "processing")
+        for job in written:
             job.write(job._outcome_vals(results[job.id], now))
+        written.filtered(lambda j: j.state in ("done", "failed"))._on_finished()
 
     def _outcome_vals(self, result, now):
         """What a job becomes after its call: done (any answer, even one that cannot be
         read: it is not asked again), back to pending (not sent, budget), or an attempt."""
         if result["success"] or result["error_kind"] == transport.ERR_INVALID:
+            parsed = result.get("parsed")
             return {
                 "state": "done",
-                "answer": result.get("content") or "",
-                "error": False,
+                # the checked text when a check gave one, else the raw answer
+                "answer": (parsed if isinstance(parsed, str) else result.get("content")) or "",
+                # a rejected answer: why (the caller shows it)
+                "error": False if result["success"] else (result.get("error") or "")[:250],
                 "done_date": now,
                 "processing_since": False,
                 "attempts": self.attempts + (1 if result["tried"] else 0),
@@ -268,24 +349,27 @@ class LlmJob(models.Model):
                           state = CASE WHEN COALESCE(attempts, 0) + 1 >= %s
                                        THEN 'failed' ELSE 'pending' END
                     WHERE state = 'processing'
-                      AND (processing_since IS NULL OR processing_since < %s)""",
+                      AND (processing_since IS NULL OR processing_since < %s)
+                RETURNING id, state""",
                 _("Interrupted: the worker stopped during the AI call."),
                 JOB_MAX_ATTEMPTS,
                 fields.Datetime.now() - timedelta(minutes=JOB_STUCK_MINUTES),
             )
         )
-        if self.env.cr.rowcount:
-            _logger.warning(
-                "AI jobs: %s jobs stuck in processing were re-queued", self.env.cr.rowcount
-            )
+        rows = self.env.cr.fetchall()
+        if rows:
+            _logger.warning("AI jobs: %s jobs stuck in processing were re-queued", len(rows))
         self.invalidate_model()
+        self.browse([job_id for job_id, state in rows if state == "failed"])._on_finished()
 
     @api.autovacuum
     def _gc_done_jobs(self):
-        """Answered and failed jobs are kept 30 days (a later run may still read them)."""
+        """Answered, failed and cancelled jobs are kept 30 days (a later run may still read
+        them)."""
         self.env.cr.execute(
             SQL(
-                "DELETE FROM llm_job WHERE state IN ('done', 'failed') AND write_date < %s",
+                """DELETE FROM llm_job
+                    WHERE state NOT IN ('pending', 'processing') AND write_date < %s""",
                 fields.Datetime.now() - timedelta(days=30),
             )
         )
