@@ -9,7 +9,9 @@ queries per lead and peak memory. The leads and the provider are deleted afterwa
 """
 
 import argparse
+import cProfile
 import json
+import os
 import resource
 import threading
 import time
@@ -68,6 +70,11 @@ def main():
     parser.add_argument("--latency", type=float, default=0.3)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="write a cProfile of the cron's main thread to FILE (pstats format)",
+    )
     args = parser.parse_args()
 
     from odoo import SUPERUSER_ID, api, sql_db
@@ -118,9 +125,16 @@ def main():
             env = api.Environment(cr, SUPERUSER_ID, {})
             env["llm.service"]._get_config()
             queries_before = sql_db.sql_counter
-            started = time.monotonic()
+            profiler = cProfile.Profile() if args.profile else None
+            started, cpu = time.monotonic(), time.process_time()
+            if profiler:
+                profiler.enable()
             env["crm.lead"]._cron_enrich_leads(time_budget=3600)
+            if profiler:
+                profiler.disable()
+                profiler.dump_stats(args.profile)
             elapsed = time.monotonic() - started
+            cpu = time.process_time() - cpu
             queries = sql_db.sql_counter - queries_before
             cr.execute(
                 "SELECT ai_enrichment_status, count(*) FROM crm_lead WHERE id = ANY(%s) GROUP BY 1",
@@ -142,7 +156,7 @@ def main():
     limit = args.concurrency / args.latency
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print("leads scored      : %s (%s)" % (args.leads, statuses))
-    print("time              : %.1f s" % elapsed)
+    print("time              : %.1f s (Odoo process CPU %.1f s, all threads)" % (elapsed, cpu))
     print("throughput        : %.1f leads/s" % rate)
     print(
         "limit             : %.1f leads/s (concurrency %s / latency %.2f s)"
@@ -151,6 +165,10 @@ def main():
     print("share of limit    : %.0f %%" % (100.0 * rate / limit))
     print("queries per lead  : %.2f (%s queries)" % (queries / args.leads, queries))
     print("peak memory (RSS) : %.0f MB" % peak_mb)
+    print(
+        "batch size        : %s; load average after the run: %s"
+        % (args.batch_size, " ".join("%.2f" % x for x in os.getloadavg()))
+    )
 
 
 if __name__ == "__main__":

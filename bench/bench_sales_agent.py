@@ -16,6 +16,10 @@ scratch database.
     python3 bench/bench_sales_agent.py -d DB --open-leads 100000 [--go-live-days-ago 14] \\
         [--addons-path ...] [--db-host 127.0.0.1 --db-user odoo --db-password odoo]
 
+All go-lives in one command, each on a fresh copy of a template database (see bench/README.md):
+
+    python3 bench/bench_sales_agent.py -d SCRATCH --template TEMPLATE --scenarios 0,30,-1
+
 The agent acts only on leads that went quiet after each company's go-live date (the install
 date by default, so a first run right after the install creates next to nothing).
 ``--go-live-days-ago N`` sets every company's go-live N days before now, as on a database
@@ -26,6 +30,7 @@ shared machine it moves less than the wall time.
 """
 
 import argparse
+import cProfile
 import datetime
 import os
 import resource
@@ -69,6 +74,22 @@ def parse_args():
         default=None,
         help="go-live of every company N days before now (-1: none, the whole backlog; "
         "default: as installed)",
+    )
+    parser.add_argument(
+        "--template",
+        help="with --scenarios: the database (modules up to date, leads generated) copied "
+        "afresh into -d before each scenario; -d is dropped and re-created each time",
+    )
+    parser.add_argument(
+        "--scenarios",
+        help="comma-separated go-live values (as --go-live-days-ago) measured one after the "
+        "other, each on a fresh copy of --template, e.g. 0,30,-1: go-live today (as at "
+        "install), 30 days back, none (the whole backlog)",
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="PREFIX",
+        help="write a cProfile of each cron run to PREFIX-<cron>-<run>.prof (pstats format)",
     )
     parser.add_argument(
         "--no-generate",
@@ -170,25 +191,41 @@ def measure(args, registry):
                 before_counts = counts(cr)
                 rss_before = rss_mb()
                 queries_before = sql_db.sql_counter
+                profiler = cProfile.Profile() if args.profile else None
                 started, cpu = time.monotonic(), time.process_time()
+                if profiler:
+                    profiler.enable()
                 # a run that reaches its time budget triggers itself: the cron worker would
                 # start it again at once; so does this loop (one "run" = the whole pass)
                 parts = 1
                 while not getattr(env[model], method)():
                     parts += 1
+                if profiler:
+                    profiler.disable()
+                    profiler.dump_stats("%s-%s-%s.prof" % (args.profile, model, run))
                 elapsed = time.monotonic() - started
                 cpu = time.process_time() - cpu
                 queries = sql_db.sql_counter - queries_before
                 cr.commit()
                 after_counts = counts(cr)
             results.append(
-                (label, run, elapsed, queries, rss_before, peak_mb(), before_counts, after_counts)
+                (
+                    label,
+                    run,
+                    elapsed,
+                    queries,
+                    rss_before,
+                    peak_mb(),
+                    before_counts,
+                    after_counts,
+                    cpu,
+                )
             )
             print(
                 "%-16s run %s: %6.1f s (cpu %.1f s%s), %7d queries, %.3f queries/open lead,"
                 " RSS before %.0f MB,"
                 " peak so far %.0f MB; agent activities %s -> %s, open escalations %s -> %s,"
-                " leads at risk %s -> %s"
+                " leads at risk %s -> %s; load average %s"
                 % (
                     label,
                     run,
@@ -205,19 +242,78 @@ def measure(args, registry):
                     after_counts[1],
                     before_counts[2],
                     after_counts[2],
+                    load(),
                 )
             )
             sys.stdout.flush()
     total_first = sum(r[2] for r in results if r[1] == 1)
+    cpu_first = sum(r[8] for r in results if r[1] == 1)
     print(
-        "both crons, first runs: %.1f s for %s open leads (target < 60 s)"
-        % (total_first, open_leads)
+        "both crons, first runs: %.1f s wall, %.1f s Odoo CPU for %s open leads (target < 60 s);"
+        " load average %s" % (total_first, cpu_first, open_leads, load())
     )
     print("peak memory (RSS) : %.0f MB" % peak_mb())
 
 
+def load():
+    return " ".join("%.1f" % x for x in os.getloadavg())
+
+
+def copy_template(args):
+    """Drop -d and create it again as a copy of --template."""
+    import psycopg2
+
+    connection = psycopg2.connect(
+        dbname="postgres",
+        host=args.db_host,
+        port=args.db_port,
+        user=args.db_user,
+        password=args.db_password,
+    )
+    connection.autocommit = True
+    with connection.cursor() as cr:
+        cr.execute('DROP DATABASE IF EXISTS "%s"' % args.database.replace('"', ""))
+        cr.execute(
+            'CREATE DATABASE "%s" TEMPLATE "%s"'
+            % (args.database.replace('"', ""), args.template.replace('"', ""))
+        )
+    connection.close()
+
+
+def run_scenarios(args):
+    """Each go-live of --scenarios on a fresh copy of --template, in its own process."""
+    if not args.template or args.template == args.database:
+        raise SystemExit("--scenarios needs --template, a database other than -d")
+    argv = [a for a in sys.argv[1:]]
+    for option in ("--scenarios", "--template", "--go-live-days-ago"):
+        while option in argv:
+            index = argv.index(option)
+            del argv[index : index + 2]
+    argv = [a for a in argv if not a.startswith(("--scenarios=", "--template=", "--go-live"))]
+    status = 0
+    for value in args.scenarios.split(","):
+        copy_template(args)
+        print(
+            "\n=== go-live %s (fresh copy of %s), load average %s ==="
+            % (
+                {"0": "today, as at install", "-1": "none: the whole backlog"}.get(
+                    value.strip(), "%s days back" % value.strip()
+                ),
+                args.template,
+                load(),
+            )
+        )
+        sys.stdout.flush()
+        command = [sys.executable, os.path.abspath(__file__), "--no-generate"] + argv
+        command += ["--go-live-days-ago", value.strip()]
+        status = subprocess.call(command) or status
+    return status
+
+
 def main():
     args = parse_args()
+    if args.scenarios:
+        raise SystemExit(run_scenarios(args))
     registry = open_registry(args)
     if not args.no_generate:
         top_up(args, registry)

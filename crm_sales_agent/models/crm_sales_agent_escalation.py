@@ -10,7 +10,7 @@ from .crm_lead import RISK_LEVELS
 ESCALATION_RULES = [
     ("overdue_followup", "Overdue follow-up"),
     ("high_value", "High-value deal at risk"),
-    ("high_score", "High AI score not contacted"),
+    ("high_score", "High quality score not contacted"),
 ]
 
 
@@ -135,7 +135,10 @@ class CrmSalesAgentEscalation(models.Model):
 
     @api.model
     def _sales_agent_escalation_rules(self, lead, assessment, config):
-        """Escalation rules whose condition holds for ``lead``: {rule: reason}."""
+        """Escalation rules whose condition holds for ``lead``: {rule: reason}, where the
+        reason is a function returning the text. Most leads of a run already have their
+        escalation (or none may be opened): the texts, an amount formatted in the company's
+        currency among them, are written only for the escalations created."""
         facts = assessment["facts"]
         rules = {}
         if (
@@ -143,7 +146,7 @@ class CrmSalesAgentEscalation(models.Model):
             and facts.get("overdue")
             and facts["overdue"][1] > config["escalation_overdue_days"]
         ):
-            rules["overdue_followup"] = _(
+            rules["overdue_followup"] = lambda: _(
                 "A follow-up is overdue by %(days)s days", days=facts["overdue"][1]
             )
         if (
@@ -151,15 +154,15 @@ class CrmSalesAgentEscalation(models.Model):
             and lead.expected_revenue >= config["escalation_high_value_amount"]
             and assessment["level"] in ("medium", "high")
         ):
-            rules["high_value"] = _(
+            rules["high_value"] = lambda: _(
                 "Deal of %(amount)s at %(level)s risk: %(reasons)s",
                 amount=format_amount(self.env, lead.expected_revenue, lead.company_currency),
                 level=dict(RISK_LEVELS)[assessment["level"]].lower(),
                 reasons="; ".join(assessment["reasons"]),
             )
         if config["escalation_high_score_enabled"] and facts.get("high_score_idle"):
-            rules["high_score"] = _(
-                "AI score %(score)s and no contact for %(hours)s hours",
+            rules["high_score"] = lambda: _(
+                "Quality score %(score)s and no contact for %(hours)s hours",
                 score=round(lead.ai_probability_score),
                 hours=int(facts["idle_hours"]),
             )
@@ -270,7 +273,7 @@ class CrmSalesAgentEscalation(models.Model):
                         "lead_id": lead.id,
                         "rule": rule,
                         "level": level,
-                        "reason": reason,
+                        "reason": reason(),
                         "from_user_id": lead.user_id.id,
                         "to_user_id": chain[level - 1].id,
                         "team_id": lead.team_id.id,

@@ -215,7 +215,9 @@ class CrmSalesAgentFollowup(models.AbstractModel):
                         "activity_type_id": followup_type.id,
                         "user_id": user.id,
                         "summary": summary[:250],
-                        "note": escape(summary),
+                        # a note repeating the summary costs its HTML sanitising for
+                        # nothing: only the summary too long for its field gets one
+                        "note": escape(summary) if len(summary) > 250 else False,
                         "date_deadline": Lead._sales_agent_working_day(
                             lead.company_id or self.env.company, 0, day_cache
                         ),
