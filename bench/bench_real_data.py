@@ -259,13 +259,18 @@ def run(registry, data, history, seed, again=False):
         y = [int(v) for v in truth]
         published = bool(summary["trained"])
         pls = [lead.automated_probability / 100.0 for lead in opened]
-        # the win probability a salesperson sees: the learned one once published, else PLS
-        learned = [lead.ai_probability_score / 100.0 for lead in opened] if published else pls
+        # the win probability a salesperson sees (ai_win_probability): the learned one once a
+        # model is published, else PLS; never the quality score (ai_probability_score)
+        learned = [lead.ai_win_probability / 100.0 for lead in opened]
         open_rows = Model._lead_rows(opened.ids)
         lr = logistic_regression(closed["rows"], closed["y"], [open_rows[i] for i in opened.ids])
         rate = sum(closed["y"]) / len(closed["y"])
         results = {
-            "Win probability (%s)" % ("learned" if published else "PLS: not published"): learned,
+            "Win probability (%s, %s)"
+            % (
+                "learned" if "learned" in opened.mapped("ai_score_method") else "PLS",
+                "published" if published else "new model not published",
+            ): learned,
             "Odoo PLS": pls,
             "Logistic regression": lr,
             "Base rate": [rate] * len(y),

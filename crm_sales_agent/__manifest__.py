@@ -10,6 +10,7 @@
     "data": [
         "security/ir.model.access.csv",
         "security/crm_sales_agent_security.xml",
+        "security/crm_copilot_security.xml",
         "data/mail_activity_type_data.xml",
         "data/ir_cron_data.xml",
         "wizard/crm_sales_agent_draft_views.xml",
@@ -19,8 +20,13 @@
         "views/crm_sales_agent_stage_activity_views.xml",
         "views/crm_stage_views.xml",
         "views/res_config_settings_views.xml",
+        "views/crm_copilot_views.xml",
         "views/crm_sales_agent_menus.xml",
     ],
+    "assets": {
+        "web.assets_backend": ["crm_sales_agent/static/src/**/*"],
+        "web.assets_tests": ["crm_sales_agent/static/tests/tours/**/*"],
+    },
     "installable": True,
     "application": False,
     "development_status": "Beta",

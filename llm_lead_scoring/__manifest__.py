@@ -1,6 +1,6 @@
 {
     "name": "LLM Lead Scoring",
-    "version": "17.0.2.0.0",
+    "version": "17.0.2.1.0",
     "summary": "AI scores on every lead (completeness, clarity, engagement) through a resilient "
     "multi-provider LLM layer; rule-based out of the box",
     "category": "Sales/CRM",
@@ -11,11 +11,13 @@
         "security/ir.model.access.csv",
         "security/llm_lead_scoring_security.xml",
         "data/ir_cron_data.xml",
+        "data/ir_cron_drift_data.xml",
         "views/crm_lead_views.xml",
         "views/llm_provider_views.xml",
         "views/llm_call_log_views.xml",
         "views/llm_scoring_model_views.xml",
         "views/crm_lead_win_probability_views.xml",
+        "views/crm_lead_qualification_views.xml",
         "views/res_config_settings_views.xml",
     ],
     "demo": ["demo/crm_lead_demo.xml"],

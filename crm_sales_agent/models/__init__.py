@@ -4,9 +4,16 @@ from . import crm_sales_agent_escalation
 from . import crm_stage
 from . import mail_activity
 from . import crm_lead
+from . import llm_job
 from . import crm_lead_agent_data
 from . import crm_lead_settings
 from . import crm_sales_agent_lead_state
 from . import crm_sales_agent_followup
+from . import crm_copilot
+from . import crm_copilot_tools
+from . import crm_copilot_parser
+from . import crm_copilot_retrieval
+from . import crm_copilot_session
+from . import crm_copilot_voice
 from . import res_company
 from . import res_config_settings

@@ -129,7 +129,22 @@ class CrmLead(models.Model):
         return True
 
     def action_sales_agent_draft(self):
+        """Open "Draft with AI": the user's latest draft of this lead (still being written,
+        or finished within the last day) is reopened where he left it, else a new one."""
         self.ensure_one()
+        self.check_access_rights("write")
+        self.check_access_rule("write")
+        latest = self.env["crm.sales.agent.draft"].search(
+            [
+                ("lead_id", "=", self.id),
+                ("create_uid", "=", self.env.uid),
+                ("state", "!=", "cancelled"),
+            ],
+            order="id desc",
+            limit=1,
+        )
+        if latest:
+            return latest.action_refresh()
         return {
             "type": "ir.actions.act_window",
             "name": _("Draft with AI"),
@@ -277,7 +292,7 @@ class CrmLead(models.Model):
             points += 2
             reasons.append(_("Negative tone in the customer's latest message"))
             facts["negative_tone"] = True
-        # high AI score left unattended
+        # high quality score (rules + LLM, not the win probability) left unattended
         if (
             self.ai_probability_score >= config["high_score_threshold"]
             and facts["idle_hours"] >= config["high_score_hours"]
@@ -285,7 +300,7 @@ class CrmLead(models.Model):
             points += 2
             reasons.append(
                 _(
-                    "High AI score (%(score)s) not contacted for %(hours)s hours",
+                    "High quality score (%(score)s) not contacted for %(hours)s hours",
                     score=round(self.ai_probability_score),
                     hours=int(facts["idle_hours"]),
                 )
@@ -336,7 +351,7 @@ class CrmLead(models.Model):
                     kind=self._sales_agent_kind_label(),
                 ),
                 _(
-                    "AI score %(score)s and no contact for %(hours)s hours",
+                    "Quality score %(score)s and no contact for %(hours)s hours",
                     score=round(self.ai_probability_score),
                     hours=int(facts["idle_hours"]),
                 ),

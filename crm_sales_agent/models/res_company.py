@@ -38,7 +38,7 @@ class ResCompany(models.Model):
     sales_agent_stuck_factor = fields.Float(
         string="Stuck when over usual stage time x", default=1.5
     )
-    sales_agent_high_score_threshold = fields.Float(string="High AI score from", default=70.0)
+    sales_agent_high_score_threshold = fields.Float(string="High quality score from", default=70.0)
     sales_agent_high_score_hours = fields.Integer(
         string="High score: hours without contact", default=24
     )
@@ -57,7 +57,7 @@ class ResCompany(models.Model):
         string="Expected revenue from", default=50000.0
     )
     sales_agent_escalation_high_score_enabled = fields.Boolean(
-        string="High AI score not contacted", default=True
+        string="High quality score not contacted", default=True
     )
     sales_agent_escalation_level2_days = fields.Integer(
         string="Second level after (days)", default=2

@@ -7,3 +7,9 @@ from . import test_settings
 from . import test_privacy
 from . import test_drafting_quality
 from . import test_go_live
+from . import test_drafting_background
+from . import test_copilot_voice
+from . import test_copilot_ui
+from . import test_copilot_rules
+from . import test_copilot_llm
+from . import test_copilot_access

@@ -177,6 +177,12 @@ class SalesAgentLLMCommon(SalesAgentCommon):
             }
         )
 
+    def _generate(self, draft):
+        """ "Generate" as the user clicks it, then the AI job cron that writes the draft."""
+        draft.action_generate()
+        self.env["llm.job"]._cron_run_jobs()
+        return draft
+
     @contextmanager
     def llm_answers(self, responder):
         previous = self.llm_server.responder

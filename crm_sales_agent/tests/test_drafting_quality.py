@@ -12,6 +12,7 @@ class TestDraftingQuality(SalesAgentLLMCommon):
         draft = self.env["crm.sales.agent.draft"].create({"lead_id": lead.id, "kind": kind})
         with self.llm_answers(lambda payload: (200, answer(payload))):
             draft.action_generate()
+            self.env["llm.job"]._cron_run_jobs()
         return draft
 
     def test_an_echo_of_the_prompt_is_not_a_draft(self):
@@ -20,7 +21,9 @@ class TestDraftingQuality(SalesAgentLLMCommon):
         self.assertTrue(draft.is_template)
         self.assertNotIn("<lead_data>", draft.body)
         self.assertIn("data markers", draft.generation_note)
-        log = self.env["llm.call.log"].search([("purpose", "=", "drafting")])
+        log = self.env["llm.call.log"].search(
+            [("purpose", "=", "drafting"), ("res_id", "=", draft.lead_id.id)]
+        )
         self.assertEqual((log.outcome, log.error_kind), ("invalid", "invalid_answer"))
 
     def test_a_json_dump_is_not_a_draft(self):

@@ -77,8 +77,10 @@ class TestRisk(SalesAgentCommon):
         )
 
     def test_risk_stuck_in_stage(self):
-        """The usual time in a stage comes from the stage history of all leads (2 days here):
-        a lead there for 10 days is stuck, one there for 2 days is not."""
+        """The usual time in a stage is the dashboard's norm: the 90th percentile of the time
+        won deals stayed in it (2 days here), from the stage history: a lead there for 10 days
+        is stuck, one there for 2 days is not. The history deals are won (the norms learn from
+        won deals only since they are the dashboard's Bottlenecks norms)."""
         with freeze_time("2024-05-01 10:00:00"):
             history = self.Lead.browse()
             for index in range(3):
@@ -91,6 +93,9 @@ class TestRisk(SalesAgentCommon):
             self.flush_tracking()
         with freeze_time("2024-05-03 10:00:00"):
             history.write({"stage_id": self.stage_team1_2.id})
+            self.flush_tracking()
+        with freeze_time("2024-05-06 10:00:00"):
+            history.write({"stage_id": self.stage_gen_won.id})
             self.flush_tracking()
         with freeze_time(NOW):
             self.assertAlmostEqual(
@@ -119,7 +124,7 @@ class TestRisk(SalesAgentCommon):
         self.Lead._cron_escalate()
         self.assertEqual(lead.sales_agent_risk_level, "medium")
         self.assertEqual(
-            lead.sales_agent_risk_reasons, "High AI score (85) not contacted for 48 hours"
+            lead.sales_agent_risk_reasons, "High quality score (85) not contacted for 48 hours"
         )
         self.assertEqual(lead.sales_agent_next_action, "Call now: this is a high-potential lead")
 
@@ -384,7 +389,7 @@ class TestEscalation(SalesAgentCommon):
             self.Lead._cron_escalate()
             escalation = self._escalations(lead)
             self.assertEqual(escalation.rule, "high_score")
-            self.assertEqual(escalation.reason, "AI score 80 and no contact for 25 hours")
+            self.assertEqual(escalation.reason, "Quality score 80 and no contact for 25 hours")
 
     def test_several_rules_on_one_lead(self):
         """Three rules at once on one lead: three escalations and activities for the same

@@ -73,14 +73,16 @@ class TestPrivacy(SalesAgentLLMCommon):
                 .with_user(self.user_sales_salesman)
                 .create({"lead_id": lead.id, "kind": "email"})
             )
-            draft.action_generate()
+            self._generate(draft)
             self.assertEqual(len(requests), 1)
             sent = self._sent(requests)
         self._assert_nothing_personal(sent)
         self.assertIn("[phone]", sent)
         self.assertNotIn("INTERNAL-ONLY", sent)
         self.assertIn("unacceptable", sent)  # the customer's words themselves are kept
-        log = self.env["llm.call.log"].search([("purpose", "=", "drafting")])
+        log = self.env["llm.call.log"].search(
+            [("purpose", "=", "drafting"), ("res_id", "=", lead.id)]
+        )
         self.assertEqual((len(log), log.user_id), (1, self.user_sales_salesman))
         self.assertNotIn("Carla", log.content_sent)
 
@@ -89,9 +91,9 @@ class TestPrivacy(SalesAgentLLMCommon):
         self.env.company.llm_send_internal_notes = True
         lead = self._lead_with_history()
         with self.llm_answers(lambda payload: (200, "Subject: Chairs\n\nHello")) as requests:
-            self.env["crm.sales.agent.draft"].create(
-                {"lead_id": lead.id, "kind": "email"}
-            ).action_generate()
+            self._generate(
+                self.env["crm.sales.agent.draft"].create({"lead_id": lead.id, "kind": "email"})
+            )
             self.assertIn("INTERNAL-ONLY", self._sent(requests))
 
     def test_tone_prompt_without_personal_data(self):
@@ -127,9 +129,9 @@ class TestPrivacy(SalesAgentLLMCommon):
         Draft = self.env["crm.sales.agent.draft"].with_user(self.user_sales_salesman)
         with self.llm_answers(lambda payload: (200, "Subject: Chairs\n\nHello")) as requests:
             first = Draft.create({"lead_id": lead.id, "kind": "email"})
+            second = Draft.create({"lead_id": lead.id, "kind": "email", "instructions": "Be brief"})
             first.action_generate()
-            second = Draft.create({"lead_id": lead.id, "kind": "email"})
-            second.action_generate()
+            self._generate(second)
             self.assertEqual(len(requests), 1)
         self.assertFalse(first.is_template)
         self.assertTrue(second.is_template)

@@ -20,6 +20,22 @@ ANALYSIS_SCHEMA = {
                 key: {"type": "boolean"} for key in ("budget", "timeline", "decision_maker", "need")
             },
         },
+        # the BANT scorecard (lib/qualification.py): each item's state and the sentence of
+        # the lead's texts it was taken from (checked: dropped when not in the text sent)
+        "qualification": {
+            "type": "object",
+            "properties": {
+                key: {
+                    "type": "object",
+                    "properties": {
+                        "status": {"type": "string", "enum": ["unknown", "partly", "confirmed"]},
+                        "evidence": {"type": "string"},
+                    },
+                    "required": ["status", "evidence"],
+                }
+                for key in ("budget", "authority", "need", "timeline")
+            },
+        },
     },
     "required": ["clarity", "summary", "strengths", "risks", "next_action"],
 }
@@ -109,6 +125,28 @@ def check_text(text, prompt_texts=(), field="answer", min_words=1, max_chars=Non
     return text
 
 
+# a number as our reports write them: digits, thousands separated by commas, a decimal point
+NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
+
+
+def numbers_in(text):
+    """The numbers written in ``text``, as floats ("1,250.50" is 1250.5)."""
+    return {float(match.replace(",", "")) for match in NUMBER.findall(text or "")}
+
+
+def check_numbers(text, source_texts, field="answer"):
+    """Refuse a text that quotes a number written in none of ``source_texts`` (the data the
+    model was given): a figure it made up, or computed itself; return the text."""
+    allowed = set().union(*(numbers_in(source) for source in source_texts))
+    invented = sorted(number for number in numbers_in(text) if number not in allowed)
+    if invented:
+        raise UnusableAnswer(
+            "The AI %s quotes numbers that are not in its data: %s."
+            % (field, ", ".join("%g" % number for number in invented[:5]))
+        )
+    return text
+
+
 def _int(value):
     try:
         return max(int(value or 0), 0)
@@ -169,11 +207,66 @@ def parse_analysis(content):
         for key in SIGNAL_KEYS
         if isinstance(signals, dict) and isinstance(signals.get(key), bool)
     }
+    qualification = obj.get("qualification")
     return {
         "signals": signals,
+        # checked against the lead's texts by the caller (qualification.check_llm)
+        "qualification": {
+            key: value
+            for key, value in qualification.items()
+            if key in ("budget", "authority", "need", "timeline") and isinstance(value, dict)
+        }
+        if isinstance(qualification, dict)
+        else {},
         "clarity": float(clarity),
         "summary": summary,
         "strengths": [t for t in _clean_list(obj["strengths"], "strengths") if WORD.search(t)],
         "risks": [t for t in _clean_list(obj["risks"], "risks") if WORD.search(t)],
         "next_action": next_action,
     }
+
+
+def parse_tool_calls(provider_type, body):
+    """``(content, tokens_in, tokens_out)`` of an answer to a request with ``tools``
+    (function calling): ``content`` is JSON ``{"text": str, "tool_calls": [{"id", "name",
+    "arguments": dict}]}``. OpenAI form (``message.tool_calls``; Groq and OpenAI-compatible
+    servers) and Anthropic's ``tool_use`` blocks are understood."""
+    if not isinstance(body, dict):
+        raise UnusableAnswer("The provider's answer is not a JSON object.")
+    usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+    calls = []
+    if provider_type == "anthropic":
+        blocks = body.get("content") if isinstance(body.get("content"), list) else []
+        blocks = [b for b in blocks if isinstance(b, dict)]
+        text = "".join(b.get("text", "") for b in blocks if b.get("type") == "text")
+        for block in blocks:
+            if block.get("type") == "tool_use" and isinstance(block.get("input"), dict):
+                calls.append(
+                    {"id": block.get("id"), "name": block.get("name"), "arguments": block["input"]}
+                )
+        tokens_in, tokens_out = usage.get("input_tokens"), usage.get("output_tokens")
+    else:
+        choices = body.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise UnusableAnswer("The provider's answer has no choices.")
+        message = choices[0].get("message") or {}
+        text = message.get("content") or "" if isinstance(message, dict) else ""
+        for call in (message.get("tool_calls") or []) if isinstance(message, dict) else []:
+            function = call.get("function") if isinstance(call, dict) else None
+            if not isinstance(function, dict):
+                continue
+            arguments = function.get("arguments")
+            if isinstance(arguments, str):
+                try:
+                    arguments = json.loads(arguments or "{}")
+                except ValueError:
+                    arguments = None
+            if isinstance(arguments, dict):
+                calls.append(
+                    {"id": call.get("id"), "name": function.get("name"), "arguments": arguments}
+                )
+        tokens_in, tokens_out = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    if not calls and not (isinstance(text, str) and text.strip()):
+        raise UnusableAnswer("The provider's answer has neither text nor tool calls.")
+    content = json.dumps({"text": text or "", "tool_calls": calls}, ensure_ascii=False)
+    return content, _int(tokens_in), _int(tokens_out)

@@ -15,7 +15,13 @@ SYSTEM_PROMPT = (
     '"strengths": [<short texts>], "risks": [<short texts>], "next_action": <one sentence>, '
     '"signals": {"budget": <true if a budget is stated>, "timeline": <true if a timeline is '
     'stated>, "decision_maker": <true if the decision maker is known>, "need": <true if the '
-    "need is specific>}}"
+    'need is specific>}, "qualification": {"budget": {"status": "unknown" | "partly" | '
+    '"confirmed", "evidence": <the sentence of the description or inbound_messages it is '
+    'taken from, copied word for word; "" when unknown>}, "authority": {...}, "need": {...}, '
+    '"timeline": {...}}}\n'
+    "Qualification (BANT): budget = money set aside for this purchase; authority = who "
+    "decides or signs; need = the concrete problem or requirement; timeline = when they want "
+    "it. confirmed = stated clearly; partly = hinted or vague; unknown = not in the data."
 )
 
 RESEARCH_PROMPT = (

@@ -212,13 +212,15 @@ def _attempt(request, result, gate, deadline, slots):
     timeout = request.get("timeout") or 60
     if left is not None:
         timeout = min(timeout, left + MIN_CALL_SECONDS)
+    multipart = request.get("multipart")  # audio transcription: model + file
+    body = multipart if multipart else {"json": request["payload"]}
     try:
         response = _session().post(
             request["url"],
-            json=request["payload"],
             headers=request["headers"],
             timeout=timeout,
             allow_redirects=False,
+            **body,
         )
     except requests.Timeout:
         result.update(error="The provider did not answer in time.", error_kind=ERR_TIMEOUT)
@@ -276,9 +278,16 @@ def _read_success(request, response, result):
         )
         return
     try:
-        content, tokens_in, tokens_out = answers.parse_provider_body(
-            request.get("provider_type"), body
-        )
+        if request.get("multipart"):
+            content, tokens_in, tokens_out = parse_transcription_body(body)
+        elif request.get("tool_calling"):  # function calling: text and tool calls, as JSON
+            content, tokens_in, tokens_out = answers.parse_tool_calls(
+                request.get("provider_type"), body
+            )
+        else:
+            content, tokens_in, tokens_out = answers.parse_provider_body(
+                request.get("provider_type"), body
+            )
     except answers.UnusableAnswer as exc:
         result.update(error=str(exc), error_kind=ERR_INVALID)
         return
@@ -290,6 +299,17 @@ def _read_success(request, response, result):
         error=None,
         error_kind=None,
     )
+
+
+def parse_transcription_body(body):
+    """(text, tokens_in, tokens_out) of an ``audio/transcriptions`` JSON answer (OpenAI, Groq:
+    ``{"text": ..., "usage": {...}}``; whisper models bill seconds, not tokens: 0, 0)."""
+    if not isinstance(body, dict) or not isinstance(body.get("text"), str):
+        raise answers.UnusableAnswer("The provider's transcription has no text.")
+    usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+    tokens_in = usage.get("input_tokens") if usage.get("type") == "tokens" else 0
+    tokens_out = usage.get("output_tokens") if usage.get("type") == "tokens" else 0
+    return body["text"].strip(), int(tokens_in or 0), int(tokens_out or 0)
 
 
 def execute_with_failover(requests_in_order, sleep=time.sleep, gate=None):

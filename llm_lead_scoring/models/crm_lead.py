@@ -38,13 +38,14 @@ class CrmLead(models.Model):
 
     # AI scores
     ai_probability_score = fields.Float(
-        string="AI Score",
+        string="Quality Score",
         digits=(16, 1),
         readonly=True,
         copy=False,
         group_operator="avg",
-        help="The learned win probability (0-100) once a model exists, else the weighted "
-        "rules composite of completeness, clarity and engagement.",
+        help="How well qualified the lead is (0-100): the weighted composite of its "
+        "completeness, clarity and engagement, judged by rules and the LLM. It never depends "
+        "on a learned model; the chance of winning is the Win Probability.",
     )
     ai_completeness_score = fields.Float(
         string="Completeness", digits=(16, 1), readonly=True, copy=False
@@ -55,16 +56,17 @@ class CrmLead(models.Model):
     )
     ai_score_trend = fields.Selection(
         [("new", "New"), ("up", "Up"), ("down", "Down"), ("stable", "Stable")],
-        string="AI Score Trend",
+        string="Quality Score Trend",
         readonly=True,
         copy=False,
     )
     ai_score_method = fields.Selection(
-        [("rules", "Rules composite"), ("learned", "Learned model")],
-        string="Scoring Method",
+        [("rules", "Odoo PLS"), ("learned", "Learned model")],
+        string="Win Probability Source",
         readonly=True,
         copy=False,
-        help="Rules composite until a model learned from the company's closed leads exists.",
+        help="Where the win probability comes from: Odoo's Predictive Lead Scoring until a "
+        "model learned from the company's closed leads is published, then that model.",
     )
     ai_analysis_method = fields.Selection(
         [
@@ -80,10 +82,10 @@ class CrmLead(models.Model):
     ai_model_version = fields.Char(string="Model Version", readonly=True, copy=False)
     ai_score_factors = fields.Json(string="Score Factors", readonly=True, copy=False)
     ai_score_explanation = fields.Text(
-        string="Why this score",
+        string="Why this win probability",
         readonly=True,
         copy=False,
-        help="The factors that raise or lower the learned probability the most.",
+        help="The factors that raise or lower the learned win probability the most.",
     )
     # AI analysis
     ai_analysis_summary = fields.Text(string="AI Summary", readonly=True, copy=False)
@@ -128,7 +130,7 @@ class CrmLead(models.Model):
         help="Re-score this lead automatically when its data changes.",
     )
     ai_score_history_ids = fields.One2many(
-        "crm.lead.score.history", "lead_id", string="AI Score History", readonly=True
+        "crm.lead.score.history", "lead_id", string="Quality Score History", readonly=True
     )
 
     def init(self):

@@ -170,9 +170,9 @@ class CrmLead(models.Model):
     def _ai_enrich(self, leads, use_llm=True, post_notes=True, deadline=None, lock=False):
         """Score ``leads`` and write the results, notes and history in batch.
 
-        Queries per batch: a constant for reading and scoring, one UPDATE per lead, one
-        INSERT for the history and one for the notes. A chatter note only when the score,
-        its trend or its method changed.
+        Queries per batch: a constant for reading and scoring, one UPDATE per set of
+        columns written (see ``_ai_write_results``), one INSERT for the history and one for
+        the notes. A chatter note only when the score, its trend or its method changed.
 
         :param float deadline: no AI call is sent after it (``time.monotonic()``); leads
             whose call was not sent go back to pending, without an attempt counted
@@ -190,21 +190,17 @@ class CrmLead(models.Model):
         labels = Model._value_labels([p["factors"] for p in learned.values()])
         now = fields.Datetime.now()
         max_attempts = {}
-        history_vals, notes = [], {}
+        history_vals, notes, results, not_sent = [], {}, {}, []
         for lead in leads:
             outcome = outcomes[lead.id]
             if outcome["not_sent"]:
                 # the run's time was up before its call: back to the queue, nothing counted
-                super(CrmLead, lead).write(
-                    {"ai_enrichment_status": "pending", "ai_processing_since": False}
-                )
+                not_sent.append(lead.id)
                 continue
             prediction = learned.get(lead.id)
-            score = (
-                round(100 * prediction["probability"], 1)
-                if prediction
-                else outcome["calculated_score"]
-            )
+            # the quality score (rules + LLM) only: the learned probability goes to
+            # ai_win_probability (computed from ai_score_factors), never here
+            score = outcome["calculated_score"]
             previous = lead.ai_probability_score if lead.ai_last_enrichment_date else None
             trend = self._ai_trend(previous, score)
             analysis = outcome["analysis"] or {}
@@ -278,7 +274,7 @@ class CrmLead(models.Model):
                 or (outcome["failed"] and lead.ai_enrichment_status != "failed")
             )
             vals["ai_requeue"] = False
-            super(CrmLead, lead).write(vals)
+            results[lead.id] = vals
             if trend != "stable":
                 history_vals.append(
                     {
@@ -287,20 +283,131 @@ class CrmLead(models.Model):
                         "score": score,
                         "previous_score": previous or 0.0,
                         "trend": trend,
-                        "method": "learned"
-                        if prediction
-                        else ("llm" if outcome["method"] == "llm" else "rules"),
+                        "method": "llm" if outcome["method"] == "llm" else "rules",
                         "reason": self.env.context.get("ai_score_reason") or "scored",
                     }
                 )
             if post_notes and changed:
                 notes[lead.id] = self._ai_note_body(vals, outcome, trend, previous)
+        if not_sent:
+            super(CrmLead, self.browse(not_sent)).write(
+                {"ai_enrichment_status": "pending", "ai_processing_since": False}
+            )
+        self._ai_write_results(results)
         self.env["crm.lead.score.history"].sudo().create(history_vals)
         if notes:
             leads._message_log_batch(notes)
         self._ai_notify_requesters(leads)
         self._ai_warn_bad_batch(outcomes)
         return outcomes
+
+    @api.model
+    def _ai_write_results(self, results):
+        """Write the results of a batch, {lead id: vals}, in one UPDATE per set of columns
+        (a handful per batch) instead of one per lead, which the ORM would send since every
+        lead has values of its own.
+
+        The ORM semantics that matter here are kept: the cache of the leads is invalidated,
+        the fields depending on the written ones are recomputed (``modified``, e.g. the win
+        probability from ``ai_score_factors``) and flushed the same grouped way, and values
+        go through each field's conversion (selection values are validated). None of these
+        columns is tracked; should a module track one, the ORM ``write`` is used lead by
+        lead so that its tracking values are posted.
+        """
+        if not results:
+            return
+        fnames = set().union(*results.values())
+        if fnames & set(self._track_get_fields()):
+            for lead_id, vals in results.items():
+                super(CrmLead, self.browse(lead_id)).write(vals)
+            return
+        by_columns = {}
+        for lead_id, vals in results.items():
+            by_columns.setdefault(tuple(sorted(vals)), []).append(lead_id)
+        leads = self.browse(list(results))
+        self.flush_model(fnames)  # nothing older may overwrite these values later
+        for columns, lead_ids in by_columns.items():
+            rows = []
+            for lead_id in lead_ids:
+                lead = self.browse(lead_id)
+                vals = results[lead_id]
+                rows.append([lead_id] + [self._ai_column_value(lead, c, vals[c]) for c in columns])
+            self._ai_update_rows(list(columns), rows)
+        leads.invalidate_recordset(list(fnames) + ["write_uid", "write_date"])
+        leads.modified(fnames)
+        self._ai_flush_grouped()
+
+    def _ai_column_value(self, lead, fname, value):
+        """``value`` as the ORM would write it in the column of ``fname`` (validated, e.g. a
+        selection value; a JSON value is not copied twice, it is serialised once)."""
+        field = self._fields[fname]
+        if field.type != "json":
+            value = field.convert_to_cache(value, lead)
+        return field.convert_to_column(value, lead)
+
+    @api.model
+    def _ai_update_rows(self, columns, rows):
+        """UPDATE crm_lead rows from a VALUES list: ``rows`` = [[id, value per column]]."""
+        self.env.cr.execute(
+            SQL(
+                """UPDATE crm_lead AS l
+                      SET %s, write_uid = %s, write_date = %s
+                     FROM (VALUES %s) AS v(id, %s)
+                    WHERE l.id = v.id""",
+                SQL(", ").join(
+                    SQL(
+                        "%s = v.%s::%s",
+                        SQL.identifier(c),
+                        SQL.identifier(c),
+                        SQL(self._fields[c].column_type[1]),
+                    )
+                    for c in columns
+                ),
+                self.env.uid,
+                self.env.cr.now(),
+                SQL(", ").join(
+                    SQL("(%s)", SQL(", ").join(SQL("%s", v) for v in row)) for row in rows
+                ),
+                SQL(", ").join(SQL.identifier(c) for c in columns),
+            )
+        )
+
+    @api.model
+    def _ai_flush_grouped(self):
+        """Recompute what depends on the results and flush the leads' pending values in one
+        UPDATE per set of columns (the ORM's flush sends one per distinct set of values,
+        i.e. one per lead for computed scores). Translated and context-dependent fields,
+        and other models, go through the ORM's flush."""
+        self.env._recompute_all()
+        cache = self.env.cache
+        dirty = {
+            field: cache.get_dirty_records(self, field)._ids
+            for field in self._fields.values()
+            if field in cache.get_dirty_fields()
+            and field.store
+            and field.column_type
+            and not field.translate
+            and not self.pool.field_depends_context[field]
+        }
+        values = {}
+        for field, ids in dirty.items():
+            field_cache = cache._get_field_cache(self, field)
+            for lead_id in ids:
+                lead = self.browse(lead_id)
+                value = field.convert_to_write(field_cache[lead_id], lead)
+                values.setdefault(lead_id, {})[field.name] = field.convert_to_column(value, lead)
+        for field in dirty:
+            cache.clear_dirty_field(field)
+        by_columns = {}
+        for lead_id, vals in values.items():
+            by_columns.setdefault(tuple(sorted(vals)), []).append(lead_id)
+        for columns, lead_ids in by_columns.items():
+            columns = [c for c in columns if c not in ("write_uid", "write_date")]
+            if columns:
+                self._ai_update_rows(
+                    columns, [[i] + [values[i][c] for c in columns] for i in lead_ids]
+                )
+        self.flush_model()
 
     @api.model
     def _ai_notify_requesters(self, leads):
@@ -324,7 +431,7 @@ class CrmLead(models.Model):
                 message = {
                     "type": "success",
                     "title": _(
-                        "AI score of %(lead)s: %(score)s",
+                        "Quality score of %(lead)s: %(score)s",
                         lead=lead.name,
                         score=round(lead.ai_probability_score),
                     ),
@@ -373,8 +480,8 @@ class CrmLead(models.Model):
 
     @api.model
     def _ai_learned_predictions(self, leads, outcomes):
-        """Learned probabilities of leads whose company has a model, from the features known
-        now (the completeness, clarity and signals just computed included)."""
+        """Learned win probabilities of leads whose company has a model, from the features
+        known now (the completeness and clarity just computed included)."""
         Model = self.env["llm.scoring.model"].sudo()
         predictions = {}
         by_company = {}
@@ -386,11 +493,10 @@ class CrmLead(models.Model):
             rows = Model._lead_rows(lead_ids)
             for lead_id, row in rows.items():
                 outcome = outcomes[lead_id]
-                signals = outcome["clarity"].get("signals") or {}
+                # the columns about to be written, as the next rescoring will read them
                 row.update(
                     completeness=score_band(outcome["completeness"]["score"]),
                     clarity=score_band(outcome["clarity"]["score"]),
-                    **{k: ("yes" if v else "no") for k, v in signals.items()},
                 )
             predictions.update(Model._predict_rows(company, rows))
         return predictions
@@ -436,7 +542,7 @@ class CrmLead(models.Model):
         parts = [
             Markup("<p><b>%s</b> %s/100 (%s%s)</p>")
             % (
-                _("AI score:"),
+                _("Quality score:"),
                 round(vals["ai_probability_score"]),
                 trend_label,
                 "" if previous is None else _(", was %(p)s", p=round(previous)),

@@ -3,7 +3,7 @@ from odoo import api, fields, models
 
 class CrmLeadScoreHistory(models.Model):
     _name = "crm.lead.score.history"
-    _description = "Lead AI Score History"
+    _description = "Lead Quality Score History"
     _order = "date desc, id desc"
     _rec_name = "lead_id"
 
@@ -19,7 +19,9 @@ class CrmLeadScoreHistory(models.Model):
         [("new", "New"), ("up", "Up"), ("down", "Down"), ("stable", "Stable")], required=True
     )
     method = fields.Selection(
-        [("rules", "Rules"), ("llm", "Rules + LLM"), ("learned", "Learned model")]
+        [("rules", "Rules"), ("llm", "Rules + LLM"), ("learned", "Learned model")],
+        help="How the quality score was judged. 'Learned model': an entry written before the "
+        "win probability got a field of its own (ai_win_probability), when that score was one.",
     )
     reason = fields.Char(help="Why the score was computed: enrichment, install, manual ...")
 

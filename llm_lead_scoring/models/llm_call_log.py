@@ -17,6 +17,7 @@ PURPOSES = [
     ("tone", "Message Tone"),
     ("drafting", "Drafting"),
     ("assistant", "Assistant"),
+    ("digest", "Dashboard Digest"),
     ("test", "Connection Test"),
 ]
 OUTCOMES = [("ok", "OK"), ("invalid", "Invalid Answer"), ("error", "Error")]

@@ -72,6 +72,12 @@ class LlmProvider(models.Model):
     model_name = fields.Char(
         string="Model", compute="_compute_model_name", store=True, readonly=False, tracking=True
     )
+    transcription_model = fields.Char(
+        help="Speech-to-text model of this provider's audio/transcriptions endpoint (OpenAI: "
+        "whisper-1 or gpt-4o-mini-transcribe; Groq: whisper-large-v3-turbo; an "
+        "OpenAI-compatible server that offers it). Empty: this provider does not transcribe, "
+        "and the copilot's microphone is hidden when no provider does.",
+    )
     # Behaviour
     temperature = fields.Float(default=0.2)
     max_tokens = fields.Integer(string="Max Tokens", default=800)
@@ -481,7 +487,8 @@ class LlmProvider(models.Model):
 
         :param dict options: per-purpose limits of the gateway: ``max_tokens`` (a cap under
             the provider's own), ``stop`` (stop sequences), ``schema`` (a JSON schema the
-            answer must follow, asked in the form this provider understands)
+            answer must follow, asked in the form this provider understands), ``tools``
+            (function calling; the answer is then read by ``answers.parse_tool_calls``)
         """
         self.ensure_one()
         options = options or {}
@@ -522,15 +529,60 @@ class LlmProvider(models.Model):
             payload["format"] = schema
         elif schema and mode == "vllm":
             payload["guided_json"] = schema
+        if options.get("tools"):  # function calling: [{"name", "description", "parameters"}]
+            if self.provider_type == "anthropic":
+                payload["tools"] = [
+                    {
+                        "name": t["name"],
+                        "description": t["description"],
+                        "input_schema": t["parameters"],
+                    }
+                    for t in options["tools"]
+                ]
+            else:  # OpenAI form: Groq and OpenAI-compatible servers too
+                payload["tools"] = [{"type": "function", "function": t} for t in options["tools"]]
+                payload["tool_choice"] = "auto"
         return payload
 
-    def _prepare_request(self, messages, system_prompt=None, options=None):
-        """Everything a worker thread needs to call this provider, as a plain dict."""
+    def _offers_transcription(self):
+        """Whether this provider has a speech-to-text endpoint the gateway can call."""
         self.ensure_one()
+        return bool(self.transcription_model) and self.provider_type != "anthropic"
+
+    def _prepare_request(self, messages, system_prompt=None, options=None):
+        """Everything a worker thread needs to call this provider, as a plain dict.
+
+        With ``options["audio"]`` (``{"data": bytes, "mimetype": str, "filename": str}``) the
+        request is a multipart ``POST {base_url}/audio/transcriptions`` (OpenAI, Groq and the
+        OpenAI-compatible servers that offer it) with ``model`` and ``file``.
+        """
+        self.ensure_one()
+        audio = (options or {}).get("audio")
+        if audio:
+            headers = self._api_headers()
+            headers.pop("Content-Type", None)  # requests writes the multipart boundary
+            base = (self.base_url or DEFAULT_BASE_URLS.get(self.provider_type) or "").rstrip("/")
+            return {
+                "url": base + "/audio/transcriptions",
+                "headers": headers,
+                "payload": {"model": self.transcription_model},
+                "multipart": {
+                    "data": {"model": self.transcription_model, "response_format": "json"},
+                    "files": {"file": (audio["filename"], audio["data"], audio["mimetype"])},
+                },
+                "timeout": self.timeout,
+                "max_retries": self.max_retries,
+                "provider_type": self.provider_type,
+                "provider_id": self.id,
+                "provider_name": self.name,
+                "price_input": self.price_input,
+                "price_output": self.price_output,
+            }
         return {
             "url": self._api_url(),
             "headers": self._api_headers(),
             "payload": self._request_payload(messages, system_prompt, options),
+            "tool_calling": bool((options or {}).get("tools")),
             "timeout": self.timeout,
             "max_retries": self.max_retries,
             "provider_type": self.provider_type,

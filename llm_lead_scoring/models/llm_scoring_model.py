@@ -25,28 +25,6 @@ REFERENCE_WON = REFERENCE_LOST = 40  # Dynamics 365's minimum, shown for referen
 WON_SQL = SQL("l.active AND s.is_won IS TRUE")
 LOST_SQL = SQL("NOT l.active AND l.probability = 0")
 OPEN_SQL = SQL("l.active AND s.is_won IS NOT TRUE")
-# features known when a lead is scored; never stage, probability, active, close date, lost
-# reason or activities: those are (or follow) the outcome
-FEATURE_LABELS = {
-    "team": "Team",
-    "source": "Source",
-    "medium": "Medium",
-    "campaign": "Campaign",
-    "country": "Country",
-    "lang": "Language",
-    "email": "Email",
-    "phone": "Phone",
-    "revenue": "Expected revenue",
-    "partner": "Customer",
-    "industry": "Industry",
-    "tag": "Tag",
-    "completeness": "Completeness",
-    "clarity": "Clarity",
-    "budget": "Budget stated",
-    "timeline": "Timeline stated",
-    "decision_maker": "Decision maker known",
-    "need": "Specific need",
-}
 REVENUE_BANDS = (
     (0, "none"),
     (1000, "< 1k"),
@@ -74,6 +52,61 @@ def score_band(score):
         return None
     low = min(int(score // 20) * 20, 80)
     return "%s-%s" % (low, low + 20)
+
+
+def _yes_no(value):
+    return "yes" if value else "no"
+
+
+# The features of the win probability: one row each, (name, label, SQL expression over the
+# lead ``l`` and its customer ``p``, function turning the column's value into a category or
+# None for "as is"). They are real columns known while the lead is open: never the stage,
+# probability, active, close date, lost reason, activities or anything else set when a lead
+# is won or lost (test_learned_model.py checks that closing a lead changes none of them).
+# To add one (e.g. a qualification column), append a row; the next training learns it.
+FEATURES = (
+    ("team", "Team", "l.team_id", None),
+    ("source", "Source", "l.source_id", None),
+    ("medium", "Medium", "l.medium_id", None),
+    ("campaign", "Campaign", "l.campaign_id", None),
+    ("country", "Country", "l.country_id", None),
+    ("lang", "Language", "l.lang_id", None),
+    ("email", "Email", "l.email_state", None),
+    ("phone", "Phone", "l.phone_state", None),
+    ("revenue", "Expected revenue", "l.expected_revenue", revenue_band),
+    ("partner", "Customer", "l.partner_id IS NOT NULL", _yes_no),
+    ("industry", "Industry", "p.industry_id", None),
+    (
+        "tag",
+        "Tag",
+        "ARRAY(SELECT r.tag_id FROM crm_tag_rel r WHERE r.lead_id = l.id ORDER BY r.tag_id)",
+        list,
+    ),
+    (
+        "completeness",
+        "Completeness",
+        "CASE WHEN l.ai_enrichment_status IS NOT NULL THEN l.ai_completeness_score END",
+        score_band,
+    ),
+    (
+        "clarity",
+        "Clarity",
+        "CASE WHEN l.ai_enrichment_status IS NOT NULL THEN l.ai_clarity_score END",
+        score_band,
+    ),
+    # the BANT scorecard (crm_lead_qualification.py): unknown / partly / confirmed
+    ("bant_budget", "Budget (BANT)", "l.ai_bant_budget", None),
+    ("bant_authority", "Authority (BANT)", "l.ai_bant_authority", None),
+    ("bant_need", "Need (BANT)", "l.ai_bant_need", None),
+    ("bant_timeline", "Timeline (BANT)", "l.ai_bant_timeline", None),
+)
+FEATURE_LABELS = {name: label for name, label, _expr, _convert in FEATURES}
+# the tables FEATURES' expressions read
+FEATURES_FROM = SQL(
+    """crm_lead l
+     LEFT JOIN res_partner p ON p.id = l.partner_id
+     LEFT JOIN crm_stage s ON s.id = l.stage_id"""
+)
 
 
 class LlmScoringModel(models.Model):
@@ -130,8 +163,14 @@ class LlmScoringModel(models.Model):
         help="Once measured on the held-out leads and accepted, the same recipe was refitted on "
         "all the closed leads, held-out ones included.",
     )
-    won_count = fields.Integer()
-    lost_count = fields.Integer()
+    won_count = fields.Integer(
+        help="Won closed leads (active, in a won stage). At least 20 won and 20 lost among 200 "
+        "closed leads are needed to train; Dynamics 365 asks for 40 won and 40 lost, shown for "
+        "reference."
+    )
+    lost_count = fields.Integer(
+        help="Lost closed leads (archived at probability 0, as 'Mark as lost' leaves them)."
+    )
     base_rate = fields.Float(digits=(16, 4), help="Share of won leads among the closed leads.")
     auc = fields.Float(string="AUC", digits=(16, 4))
     brier = fields.Float(digits=(16, 4))
@@ -150,6 +189,9 @@ class LlmScoringModel(models.Model):
     pls_calibration_error = fields.Float(string="Odoo PLS Calibration Error", digits=(16, 4))
     base_rate_brier = fields.Float(
         digits=(16, 4), help="Brier score of always saying the base rate."
+    )
+    base_rate_log_loss = fields.Float(
+        digits=(16, 4), help="Log-loss of always saying the base rate."
     )
     calibration_table = fields.Json(readonly=True)
     pls_calibration_table = fields.Json(readonly=True)
@@ -222,11 +264,12 @@ class LlmScoringModel(models.Model):
                 + rejected
             )
         if rejected:
-            return _("No learned model is published: the rules composite is used.") + rejected
+            return _("No learned model is published: the win probability is Odoo's PLS.") + rejected
         won, lost = self._closed_counts(company)
         return _(
             "Not enough closed leads to learn yet (%(won)s won, %(lost)s lost; %(min)s closed "
-            "with %(minw)s won and %(minl)s lost are needed): the rules composite is used.",
+            "with %(minw)s won and %(minl)s lost are needed): the win probability is Odoo's "
+            "PLS.",
             won=won,
             lost=lost,
             min=MIN_CLOSED,
@@ -350,7 +393,8 @@ class LlmScoringModel(models.Model):
         ev = learning.evaluate(learned, y_test)
         ev_rules = learning.evaluate([rules[i] / 100.0 for i in test], y_test)
         ev_pls = learning.evaluate(pls, y_test)
-        base_rate_brier = sum((base_rate - v) ** 2 for v in y_test) / len(y_test)
+        ev_base = learning.evaluate([base_rate] * len(y_test), y_test)
+        base_rate_brier = ev_base["brier"]
         rejection = self._guardrail(ev, ev_pls, base_rate_brier)
         names = sorted(fit["vocabulary"], key=fit["vocabulary"].get)
         domain = [("company_id", "=", company.id), ("team_id", "=", team.id or False)]
@@ -403,6 +447,7 @@ class LlmScoringModel(models.Model):
                 "pls_log_loss": ev_pls["log_loss"],
                 "pls_calibration_error": ev_pls["ece"],
                 "base_rate_brier": base_rate_brier,
+                "base_rate_log_loss": ev_base["log_loss"],
                 "calibration_table": ev["calibration"],
                 "pls_calibration_table": ev_pls["calibration"],
                 "model_data": {
@@ -433,62 +478,23 @@ class LlmScoringModel(models.Model):
     # FEATURES (SQL: constant queries whatever the number of leads)
     # ------------------------------------------------------------
 
-    _ROWS_COLUMNS = """l.id, l.team_id, l.source_id, l.medium_id, l.campaign_id, l.country_id,
-               l.lang_id, l.email_state, l.phone_state, l.expected_revenue,
-               l.partner_id IS NOT NULL, p.industry_id, l.ai_completeness_score,
-               l.ai_clarity_score, l.ai_enrichment_data -> 'analysis' -> 'clarity_signals',
-               ARRAY(SELECT r.tag_id FROM crm_tag_rel r WHERE r.lead_id = l.id ORDER BY r.tag_id),
-               l.ai_enrichment_status IS NOT NULL"""
-    _ROWS_FROM = """crm_lead l
-     LEFT JOIN res_partner p ON p.id = l.partner_id
-     LEFT JOIN crm_stage s ON s.id = l.stage_id"""
+    @api.model
+    def _feature_columns(self):
+        """l.id, then one SQL expression per feature, in FEATURES' order."""
+        return SQL(", ").join([SQL("l.id")] + [SQL(expr) for _n, _l, expr, _c in FEATURES])
 
     @api.model
     def _row_from_record(self, record):
-        (
-            _id,
-            team,
-            source,
-            medium,
-            campaign,
-            country,
-            lang,
-            email,
-            phone,
-            revenue,
-            partner,
-            industry,
-            completeness,
-            clarity,
-            signals,
-            tags,
-            scored,
-        ) = record
-        signals = signals or {}
-
-        def flag(key):
-            return None if key not in signals else ("yes" if signals[key] else "no")
-
-        return {
-            "team": team,
-            "source": source,
-            "medium": medium,
-            "campaign": campaign,
-            "country": country,
-            "lang": lang,
-            "email": email,
-            "phone": phone,
-            "revenue": revenue_band(revenue),
-            "partner": "yes" if partner else "no",
-            "industry": industry,
-            "tag": list(tags or []),
-            "completeness": score_band(completeness) if scored else None,
-            "clarity": score_band(clarity) if scored else None,
-            "budget": flag("budget"),
-            "timeline": flag("timeline"),
-            "decision_maker": flag("decision_maker"),
-            "need": flag("need"),
-        }
+        """{feature name: category} of a row selected by _feature_columns (its id first)."""
+        row = {}
+        for (name, _label, _expr, convert), value in zip(FEATURES, record[1:], strict=True):
+            if convert is list:
+                row[name] = list(value or [])
+            elif convert:
+                row[name] = convert(value)
+            else:
+                row[name] = value
+        return row
 
     @api.model
     def _lead_rows(self, lead_ids):
@@ -497,8 +503,8 @@ class LlmScoringModel(models.Model):
         self.env.cr.execute(
             SQL(
                 "SELECT %s FROM %s WHERE l.id = ANY(%s)",
-                SQL(self._ROWS_COLUMNS),
-                SQL(self._ROWS_FROM),
+                self._feature_columns(),
+                FEATURES_FROM,
                 list(lead_ids),
             )
         )
@@ -528,8 +534,8 @@ class LlmScoringModel(models.Model):
                 weights["clarity"],
                 weights["engagement"],
                 total,
-                SQL(self._ROWS_COLUMNS),
-                SQL(self._ROWS_FROM),
+                self._feature_columns(),
+                FEATURES_FROM,
                 company.id,
                 WON_SQL,
                 LOST_SQL,

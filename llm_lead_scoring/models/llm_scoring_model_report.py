@@ -43,9 +43,15 @@ class LlmScoringModel(models.Model):
                 self.pls_log_loss,
                 self.pls_calibration_error,
             ),
-            (_("Constant base rate"), 0.5, self.base_rate_brier, None, None),
             (
-                _("Lead quality score (read as a probability)"),
+                _("Constant base rate (%(rate)s won)", rate=_percent(self.base_rate)),
+                0.5,
+                self.base_rate_brier,
+                self.base_rate_log_loss or None,
+                None,
+            ),
+            (
+                _("Lead quality score, rules + LLM (read as a probability)"),
                 self.rules_auc,
                 self.rules_brier,
                 self.rules_log_loss,

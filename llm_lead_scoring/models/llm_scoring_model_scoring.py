@@ -3,7 +3,7 @@ import logging
 
 from psycopg2.extras import execute_values
 
-from odoo import _, api, fields, models
+from odoo import _, api, models
 from odoo.tools import SQL
 
 from ..lib import learning
@@ -160,8 +160,9 @@ class LlmScoringModel(models.Model):
 
     @api.model
     def _rescore_open_leads(self, company):
-        """Refresh the learned score of every open lead in batches, in SQL (one UPDATE and one
-        history INSERT per batch), recording the change with the reason 'model retrained'."""
+        """Refresh the win probability of every open lead with the published models, in
+        batches, in SQL (one UPDATE per batch). The quality score (ai_probability_score), its
+        trend and history are not touched: they never depend on a model."""
         self.env["crm.lead"].flush_model()
         self.env["crm.stage"].flush_model(["is_won"])
         self.env.cr.execute(
@@ -174,91 +175,46 @@ class LlmScoringModel(models.Model):
             )
         )
         lead_ids = [row[0] for row in self.env.cr.fetchall()]
-        now = fields.Datetime.now()
         done = 0
         for start in range(0, len(lead_ids), RESCORE_BATCH):
             batch = lead_ids[start : start + RESCORE_BATCH]
-            rows = self._lead_rows(batch)
-            predictions = self._predict_rows(company, rows)
+            predictions = self._predict_rows(company, self._lead_rows(batch))
             if not predictions:
                 continue
-            self.env.cr.execute(
-                SQL(
-                    "SELECT id, ai_probability_score, ai_last_enrichment_date IS NOT NULL "
-                    "FROM crm_lead WHERE id = ANY(%s)",
-                    list(predictions),
-                )
-            )
-            previous = {row[0]: (row[1] if row[2] else None) for row in self.env.cr.fetchall()}
             labels = self._value_labels([p["factors"] for p in predictions.values()])
-            updates, history = [], []
-            for lead_id, prediction in predictions.items():
-                score = round(100 * prediction["probability"], 1)
-                before = previous.get(lead_id)
-                trend = self.env["crm.lead"]._ai_trend(before, score)
-                explanation = self._explanation(prediction["factors"], labels)
-                updates.append(
-                    (
-                        lead_id,
-                        score,
-                        prediction["version"],
-                        json.dumps(prediction["factors"]),
-                        explanation,
-                        trend,
-                    )
+            updates = [
+                (
+                    lead_id,
+                    round(100 * prediction["probability"], 1),
+                    prediction["version"],
+                    json.dumps(prediction["factors"]),
+                    self._explanation(prediction["factors"], labels),
                 )
-                if trend != "stable":
-                    history.append(
-                        (
-                            lead_id,
-                            now,
-                            score,
-                            before or 0.0,
-                            0.0 if before is None else score - before,
-                            trend,
-                            "model retrained",
-                            self.env.uid,
-                        )
-                    )
+                for lead_id, prediction in predictions.items()
+            ]
+            # the stored computed ai_win_probability is written with its inputs, as its
+            # compute would set it (learned and open): no recompute per lead
             execute_values(
                 self.env.cr._obj,
                 """
-                UPDATE crm_lead l SET ai_probability_score = v.score, ai_win_probability = v.score,
-                       ai_score_method = 'learned',
+                UPDATE crm_lead l SET ai_win_probability = v.score, ai_score_method = 'learned',
                        ai_model_version = v.version, ai_score_factors = v.factors::jsonb,
-                       ai_score_explanation = v.explanation, ai_score_trend = v.trend
-                  FROM (VALUES %s) AS v(id, score, version, factors, explanation, trend)
+                       ai_score_explanation = v.explanation
+                  FROM (VALUES %s) AS v(id, score, version, factors, explanation)
                  WHERE l.id = v.id""",
                 updates,
                 page_size=1000,
             )
-            if history:
-                execute_values(
-                    self.env.cr._obj,
-                    """
-                    INSERT INTO crm_lead_score_history
-                           (lead_id, date, score, previous_score, change, trend, reason, method,
-                            company_id, create_uid, write_uid, create_date, write_date)
-                    SELECT v.lead_id, v.date, v.score, v.previous, v.change, v.trend, v.reason,
-                           'learned', l.company_id, v.uid, v.uid, v.date, v.date
-                      FROM (VALUES %s) AS v(lead_id, date, score, previous, change, trend,
-                                            reason, uid)
-                      JOIN crm_lead l ON l.id = v.lead_id""",
-                    history,
-                    page_size=1000,
-                )
             done += len(updates)
             self.env["crm.lead"]._ai_commit_if_allowed()
         self.env["crm.lead"].invalidate_model(
             [
-                "ai_probability_score",
                 "ai_score_method",
                 "ai_model_version",
                 "ai_score_factors",
                 "ai_score_explanation",
-                "ai_score_trend",
-                "ai_score_history_ids",
                 "ai_win_probability",
+                "ai_thin_evidence",
             ]
         )
         return done

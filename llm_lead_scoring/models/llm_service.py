@@ -1,14 +1,17 @@
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from odoo import _, api, fields, models, tools
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, UserError
 
 from ..lib import answers, privacy, transport
 from ..lib import budget as budget_lib
 from .llm_call_log import PURPOSES
 
 _logger = logging.getLogger(__name__)
+
+HEALTH_DEADLINE_SECONDS = 30  # health_check() answers within this, all providers together
 
 # what each use may cost at most: an answer cap under the provider's own max tokens, and
 # stop sequences (a model that never stops is cut here, not at the provider's max tokens)
@@ -18,7 +21,22 @@ PURPOSE_OPTIONS = {
     "tone": {"max_tokens": 8, "stop": ["\n"]},
     "drafting": {"max_tokens": 900},
     "assistant": {"max_tokens": 900},
+    "digest": {"max_tokens": 400},
     "test": {"max_tokens": 8, "stop": ["\n"]},
+}
+# speech to text (audio/transcriptions): a spoken question is far below OpenAI's 25 MB
+TRANSCRIPTION_MAX_BYTES = 10 * 1024 * 1024
+TRANSCRIPTION_MIMETYPES = {  # the formats OpenAI and Groq accept, and their file extension
+    "audio/webm": "webm",
+    "audio/ogg": "ogg",
+    "audio/wav": "wav",
+    "audio/x-wav": "wav",
+    "audio/wave": "wav",
+    "audio/mpeg": "mp3",
+    "audio/mp4": "mp4",
+    "audio/m4a": "m4a",
+    "audio/x-m4a": "m4a",
+    "audio/flac": "flac",
 }
 
 
@@ -111,7 +129,8 @@ class LlmService(models.AbstractModel):
         Never raises for network, provider or budget errors.
 
         :param str purpose: one of ``llm_call_log.PURPOSES``
-        :param dict jobs: {key: {"messages": [...], "system": str, "record": record or None}}
+        :param dict jobs: {key: {"messages": [...], "system": str, "record": record or None,
+            "validate": an optional check of this job's answer, over ``validate``}}
         :param company: the company of jobs without a record (default: the current one)
         :param validate: callable(content) -> parsed value, raising
             ``answers.UnusableAnswer`` for an answer that cannot be used
@@ -171,9 +190,10 @@ class LlmService(models.AbstractModel):
             owner, sent, _requests, budget = calls[key]
             result["sent"] = sent
             result["parsed"] = None
-            if result["success"] and validate:
+            check = jobs[key].get("validate") or validate
+            if result["success"] and check:
                 try:
-                    result["parsed"] = validate(result["content"])
+                    result["parsed"] = check(result["content"])
                 except answers.UnusableAnswer as exc:
                     result.update(success=False, error=str(exc), error_kind=transport.ERR_INVALID)
                     result["tried"][-1].update(
@@ -190,6 +210,60 @@ class LlmService(models.AbstractModel):
             ):
                 Log._budget_warn(owner, budget)
         return results
+
+    @api.model
+    def _transcription_providers(self, company=None):
+        """The company's providers that transcribe audio, in failover order."""
+        return self._providers(company).filtered(lambda p: p._offers_transcription())
+
+    @api.model
+    def _transcribe(self, audio, mimetype, company=None, purpose="assistant"):
+        """Speech to text through the gateway: the purpose switch, the budget and one
+        ``llm.call.log`` row per provider called, like any AI call. The audio itself is not
+        logged (the log says its size and type) nor kept.
+
+        :param bytes audio: the recording
+        :param str mimetype: e.g. ``audio/webm;codecs=opus`` (parameters are ignored)
+        :return dict: the gateway's result; ``content`` is the text
+        :raise UserError: an empty, too large or unsupported recording
+        """
+        mimetype = (mimetype or "").split(";")[0].strip().lower()
+        extension = TRANSCRIPTION_MIMETYPES.get(mimetype)
+        if not extension:
+            raise UserError(
+                _(
+                    "Recordings of type %(type)s cannot be transcribed; use one of: %(types)s.",
+                    type=mimetype or "?",
+                    types=", ".join(sorted(TRANSCRIPTION_MIMETYPES)),
+                )
+            )
+        if not audio:
+            raise UserError(_("The recording is empty."))
+        if len(audio) > TRANSCRIPTION_MAX_BYTES:
+            raise UserError(
+                _(
+                    "The recording is too long (%(size).1f MB, at most %(max)s MB): ask a "
+                    "shorter question.",
+                    size=len(audio) / 1024 / 1024,
+                    max=TRANSCRIPTION_MAX_BYTES // 1024 // 1024,
+                )
+            )
+        providers = self._transcription_providers(company)
+        if not providers:
+            return self._refuse_all({0: None}, None, _("No LLM provider offers speech to text."))[0]
+        description = _(
+            "[audio recording, %(kb)s KB, %(type)s: not stored]",
+            kb=max(len(audio) // 1024, 1),
+            type=mimetype,
+        )
+        audio_options = {"data": audio, "mimetype": mimetype, "filename": "audio." + extension}
+        return self._request(
+            purpose,
+            [{"role": "user", "content": description}],
+            company=company,
+            provider=providers,
+            options={"audio": audio_options},
+        )
 
     def _refuse_all(self, jobs, kind, error):
         return {
@@ -312,8 +386,12 @@ class LlmService(models.AbstractModel):
                 "timestamp": now,
             }
         messages = [{"role": "user", "content": "Reply with the single word: OK"}]
+        # all providers together within the deadline: never near limit_time_real (120 s)
+        deadline = time.monotonic() + HEALTH_DEADLINE_SECONDS
         for index, provider in enumerate(providers):
-            result = self._request("test", messages, provider=provider, company=company)
+            result = self._request(
+                "test", messages, provider=provider, company=company, deadline=deadline
+            )
             if result["success"]:
                 status = "healthy" if index == 0 else "degraded"
                 message = _(

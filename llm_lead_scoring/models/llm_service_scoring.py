@@ -1,9 +1,14 @@
+import time
+
 from odoo import _, api, fields, models
 from odoo.tools import html2plaintext
 
 from ..lib import answers, privacy, prompts, rules, transport
 
 COMPONENTS = ("completeness", "clarity", "engagement")
+# research runs in the user's request: all providers together stay far from Odoo's
+# limit_time_real (120 s), whatever their timeouts and the failover
+RESEARCH_DEADLINE_SECONDS = 45
 
 
 class LlmService(models.AbstractModel):
@@ -142,7 +147,13 @@ class LlmService(models.AbstractModel):
             facts, config["max_prompt_chars"], config["exclude_personal_data"]
         )
         system, messages = prompts.build_messages(sent, prompts.RESEARCH_PROMPT)
-        result = self._request("research", messages, system_prompt=system, record=lead)
+        result = self._request(
+            "research",
+            messages,
+            system_prompt=system,
+            record=lead,
+            deadline=time.monotonic() + RESEARCH_DEADLINE_SECONDS,
+        )
         if result["success"]:
             known = privacy.known_facts(" ".join(str(v) for v in facts.values() if v))
             result["content"] = privacy.keep_known(result["content"], known)

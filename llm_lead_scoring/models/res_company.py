@@ -39,6 +39,7 @@ class ResCompany(models.Model):
     llm_purpose_tone = fields.Boolean(string="AI for Message Tone", default=True)
     llm_purpose_drafting = fields.Boolean(string="AI for Drafting", default=True)
     llm_purpose_assistant = fields.Boolean(string="AI for the Assistant", default=True)
+    llm_purpose_digest = fields.Boolean(string="AI for the Dashboard Digest", default=True)
     # Budgets (0: no limit)
     llm_budget_requests_per_minute = fields.Integer(string="Requests per Minute")
     llm_budget_tokens_per_day = fields.Integer(string="Tokens per Day")
@@ -50,6 +51,21 @@ class ResCompany(models.Model):
     # Audit log
     llm_log_retention_days = fields.Integer(
         string="Keep AI Call Log (days)", default=90, help="0: keep forever."
+    )
+    # Drift watch of the win probability model (0: not watched)
+    llm_drift_psi_threshold = fields.Float(
+        string="Score Drift Threshold (PSI)",
+        digits=(16, 3),
+        default=0.2,
+        help="Managers get an activity when the population stability index of the win "
+        "probability of the leads created since training passes it. 0: not watched.",
+    )
+    llm_drift_calibration_threshold = fields.Float(
+        string="Calibration Error Threshold",
+        digits=(16, 3),
+        default=0.05,
+        help="Managers get an activity when the expected calibration error on the leads "
+        "closed since training passes it. 0: not watched.",
     )
     # the budget window whose 80 % warning was sent (not a setting: no cache to clear)
     ai_budget_alert_key = fields.Char(copy=False)
@@ -65,6 +81,8 @@ class ResCompany(models.Model):
         "llm_budget_tokens_per_day",
         "llm_budget_monthly_cost",
         "llm_log_retention_days",
+        "llm_drift_psi_threshold",
+        "llm_drift_calibration_threshold",
     )
     def _check_llm_settings(self):
         for company in self:
@@ -102,6 +120,16 @@ class ResCompany(models.Model):
                 < 0
             ):
                 raise ValidationError(_("AI budgets and the log retention cannot be negative."))
+            if (
+                company.llm_drift_psi_threshold < 0
+                or not 0 <= company.llm_drift_calibration_threshold <= 1
+            ):
+                raise ValidationError(
+                    _(
+                        "The drift thresholds must be 0 (not watched) or more, the calibration "
+                        "error's at most 1."
+                    )
+                )
 
     # ------------------------------------------------------------
     # ORM

@@ -42,6 +42,7 @@ class ResConfigSettings(models.TransientModel):
     llm_purpose_assistant = fields.Boolean(
         related="company_id.llm_purpose_assistant", readonly=False
     )
+    llm_purpose_digest = fields.Boolean(related="company_id.llm_purpose_digest", readonly=False)
     llm_budget_requests_per_minute = fields.Integer(
         related="company_id.llm_budget_requests_per_minute", readonly=False
     )
@@ -53,6 +54,12 @@ class ResConfigSettings(models.TransientModel):
     )
     llm_log_retention_days = fields.Integer(
         related="company_id.llm_log_retention_days", readonly=False
+    )
+    llm_drift_psi_threshold = fields.Float(
+        related="company_id.llm_drift_psi_threshold", readonly=False
+    )
+    llm_drift_calibration_threshold = fields.Float(
+        related="company_id.llm_drift_calibration_threshold", readonly=False
     )
     llm_provider_count = fields.Integer(compute="_compute_llm_provider_count")
     llm_scoring_model_status = fields.Char(compute="_compute_llm_scoring_model_status")

@@ -7,3 +7,7 @@ from . import test_gateway_access
 from . import test_gateway
 from . import test_queue
 from . import test_answers_quality
+from . import test_qualification
+from . import test_what_would_move
+from . import test_drift
+from . import test_retries

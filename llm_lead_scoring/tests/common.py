@@ -69,6 +69,7 @@ class ScriptedLLMServer:
                             "path": self.path,
                             "headers": dict(self.headers),
                             "json": payload,
+                            "body": raw,  # multipart requests (audio transcription)
                             "time": time.monotonic(),
                         }
                     )

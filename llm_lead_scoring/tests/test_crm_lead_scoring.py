@@ -203,7 +203,7 @@ class TestLeadEnrichment(LlmLeadScoringCommon):
         log = self.env["llm.call.log"].search([("res_id", "=", lead.id)])
         self.assertEqual(log.user_id, self.user_sales_salesman)
         notification = self.env["bus.bus"].search([], order="id desc", limit=1)
-        self.assertIn("AI score of", notification.message)
+        self.assertIn("Quality score of", notification.message)
         self.assertIn(",%s]" % self.user_sales_salesman.partner_id.id, notification.channel)
 
     def test_score_now_refused_on_others_lead(self):
@@ -234,7 +234,7 @@ class TestLeadEnrichment(LlmLeadScoringCommon):
         with freeze_time("2026-01-06 10:00:00"):
             self.env["crm.lead"]._ai_enrich(lead)
         note = lead.message_ids[0]
-        self.assertIn("AI score", note.body)
+        self.assertIn("Quality score", note.body)
         self.assertEqual(note.subtype_id, self.env.ref("mail.mt_note"))
         self.assertFalse(note.notified_partner_ids, "a note, not a message to followers")
         self.assertNotIn("sk-", note.body)

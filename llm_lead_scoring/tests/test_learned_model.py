@@ -9,6 +9,7 @@ from odoo import fields
 from odoo.tests import tagged
 
 from ..lib import learning
+from ..models.llm_scoring_model import FEATURES
 from .common import LlmLeadScoringCommon
 
 _logger = logging.getLogger(__name__)
@@ -173,11 +174,16 @@ class TestLearnedModel(LlmLeadScoringCommon):
         self.assertEqual(len(model.calibration_table), 10)
         self.assertIn("Odoo PLS", model.report_html)
 
-    def test_open_leads_rescored_after_training_with_reason(self):
+    def test_open_leads_rescored_after_training_quality_score_untouched(self):
         opened = self.env["crm.lead"].browse(self.open_ids)
         self.assertEqual(set(opened.mapped("ai_score_method")), {"learned"})
-        history = self.env["crm.lead.score.history"].search([("lead_id", "in", self.open_ids)])
-        self.assertEqual(set(history.mapped("reason")), {"model retrained"})
+        # the quality score (50 when the leads were made) is not the model's to change
+        self.assertEqual(set(opened.mapped("ai_probability_score")), {50.0})
+        self.assertFalse(
+            self.env["crm.lead.score.history"].search([("lead_id", "in", self.open_ids)]),
+            "the quality score history records no model retraining",
+        )
+        self.assertGreater(len(set(opened.mapped("ai_win_probability"))), 5)
         lead = opened[0]
         self.assertIn("pts", lead.ai_score_explanation)
         self.assertTrue(lead.ai_model_version)
@@ -189,7 +195,7 @@ class TestLearnedModel(LlmLeadScoringCommon):
         self.assertEqual(lead.ai_score_method, "learned")
         total = payload["base"] + sum(f[2] for f in payload["factors"])
         self.assertAlmostEqual(total, learning.logit(payload["probability"]), places=4)
-        self.assertAlmostEqual(lead.ai_probability_score, 100 * payload["probability"], places=1)
+        self.assertAlmostEqual(lead.ai_win_probability, 100 * payload["probability"], places=1)
         lines = lead.ai_score_explanation.splitlines()
         self.assertTrue(any(line.startswith("Source: Bench") for line in lines), lines)
         self.assertTrue(all(re_pts(line) for line in lines), lines)
@@ -199,7 +205,7 @@ class TestLearnedModel(LlmLeadScoringCommon):
         domain = [("company_id", "=", self.env.company.id), ("team_id", "=", False)]
         first = Model.search(domain)
         lead = self.env["crm.lead"].browse(self.open_ids[0])
-        score = lead.ai_probability_score
+        score = lead.ai_win_probability
         real_train = learning.train
 
         def worse(*args, **kwargs):
@@ -218,7 +224,7 @@ class TestLearnedModel(LlmLeadScoringCommon):
         self.assertFalse(rejected.active)
         self.assertIn("AUC", rejected.rejection_reason)
         self.assertIn("Not published", rejected.report_html)
-        self.assertEqual(lead.ai_probability_score, score, "open leads keep their scores")
+        self.assertEqual(lead.ai_win_probability, score, "open leads keep their probability")
         status = self.env["res.config.settings"].create({}).llm_scoring_model_status
         self.assertIn("v%s" % first.version, status)
         self.assertIn("was not published", status)
@@ -231,7 +237,7 @@ class TestLearnedModel(LlmLeadScoringCommon):
             model.model_data = data
         Model._rescore_open_leads(self.env.company)
         opened = self.env["crm.lead"].browse(self.open_ids)
-        scores = opened.mapped("ai_probability_score")
+        scores = opened.mapped("ai_win_probability")
         self.assertGreaterEqual(min(scores), 1.0)
         self.assertLessEqual(max(scores), 99.0)
         self.assertIn(1.0, scores)
@@ -272,6 +278,24 @@ class TestLearnedModel(LlmLeadScoringCommon):
         self.assertEqual(Lead._fields["ai_win_probability"].group_operator, "avg")
         self.assertEqual(Lead._fields["ai_probability_score"].group_operator, "avg")
         opened = Lead.browse(self.open_ids[:20])
+        # pivots and graphs average both numbers (a sum of probabilities means nothing)
+        [group] = Lead.read_group(
+            [("id", "in", opened.ids)], ["ai_win_probability", "ai_probability_score"], []
+        )
+        self.assertAlmostEqual(
+            group["ai_win_probability"], sum(opened.mapped("ai_win_probability")) / 20, places=3
+        )
+        self.assertEqual(group["ai_probability_score"], 50.0)
+        # with a model published, scoring a lead writes the quality score of rules (+ LLM)
+        # and the model's probability beside it, never into it
+        lead = opened[2]
+        quality = self.env["llm.service"]._score_leads(lead, use_llm=False)[lead.id]
+        Lead._ai_enrich(lead, use_llm=False)
+        self.assertEqual(lead.ai_score_method, "learned")
+        self.assertEqual(lead.ai_probability_score, quality["calculated_score"])
+        self.assertAlmostEqual(
+            lead.ai_win_probability, 100 * lead.ai_score_factors["probability"], places=1
+        )
         for lead in opened:
             self.assertEqual(lead.ai_score_method, "learned")
             self.assertAlmostEqual(
@@ -290,6 +314,11 @@ class TestLearnedModel(LlmLeadScoringCommon):
         self.env["crm.lead"]._ai_enrich(lead)
         before = Model._lead_rows(lead.ids)[lead.id]
         self.assertFalse(POST_OUTCOME & set(before), "no outcome field is a feature")
+        self.assertEqual(set(before), {name for name, *_rest in FEATURES})
+        for name, _label, expression, _convert in FEATURES:
+            for column in ("stage", "probability", "active", "date_closed", "lost_reason"):
+                self.assertNotIn(column, expression, "feature %s reads %s" % (name, column))
+            self.assertNotIn("ai_enrichment_data", expression, "real columns, not JSON paths")
         lead.activity_schedule("mail.mail_activity_data_call", summary="after").action_feedback(
             "ok"
         )
@@ -312,7 +341,7 @@ class TestLearnedModelNotEnoughData(LlmLeadScoringCommon):
         self.assertIn("Not enough closed leads", summary["message"])
         self.assertFalse(Model.search([]))
         settings = self.env["res.config.settings"].create({})
-        self.assertIn("rules composite is used", settings.llm_scoring_model_status)
+        self.assertIn("the win probability is Odoo's PLS", settings.llm_scoring_model_status)
         lead = self._full_lead()
         self.env["crm.lead"]._ai_enrich(lead)
         self.assertEqual(lead.ai_score_method, "rules")
