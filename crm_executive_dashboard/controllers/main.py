@@ -120,17 +120,7 @@ class CrmExecutiveDashboardController(http.Controller):
             data["period"]["date_from"],
             data["period"]["date_to"],
         )
-        return request.make_response(
-            content,
-            headers=[
-                (
-                    "Content-Type",
-                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                ),
-                ("Content-Disposition", content_disposition(filename)),
-                ("Content-Length", len(content)),
-            ],
-        )
+        return self._xlsx_response(content, filename)
 
     # ------------------------------------------------------------
     # ANALYSES (funnel, bottlenecks, win/loss, ROI)
@@ -210,6 +200,10 @@ class CrmExecutiveDashboardController(http.Controller):
             data["period"]["date_from"],
             data["period"]["date_to"],
         )
+        return self._xlsx_response(content, filename)
+
+    def _xlsx_response(self, content, filename):
+        """An .xlsx download, as both export routes send it."""
         return request.make_response(
             content,
             headers=[

@@ -3,10 +3,10 @@
 import json
 
 from odoo.tests import HttpCase, tagged
-from odoo.tools import mute_logger
 
 from odoo.addons.mail.tests.common import mail_new_test_user
 
+from .common import call_kw
 from .test_copilot_rules import CopilotCommon
 
 
@@ -29,20 +29,7 @@ class TestCopilotAccess(CopilotCommon, HttpCase):
         }
 
     def _rpc(self, method, args):
-        body = {
-            "jsonrpc": "2.0",
-            "method": "call",
-            "id": 1,
-            "params": {"model": "crm.copilot", "method": method, "args": args, "kwargs": {}},
-        }
-        with mute_logger("odoo.http"):
-            response = self.url_open(
-                "/web/dataset/call_kw/crm.copilot/%s" % method,
-                data=json.dumps(body),
-                headers={"Content-Type": "application/json"},
-            )
-        self.assertEqual(response.status_code, 200, response.text[:300])
-        return response.json()
+        return call_kw(self, "crm.copilot", method, args).json()
 
     def _error(self, answer):
         return answer.get("error", {}).get("data", {}).get("name")

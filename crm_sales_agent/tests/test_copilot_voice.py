@@ -2,7 +2,6 @@
 
 import base64
 import io
-import json
 import math
 import struct
 import wave
@@ -11,11 +10,12 @@ from email.parser import BytesParser
 
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import HttpCase, tagged
-from odoo.tools import mute_logger
 
 from odoo.addons.llm_lead_scoring.models.llm_service import TRANSCRIPTION_MAX_BYTES
 from odoo.addons.llm_lead_scoring.tests.common import LlmLeadScoringCommon
 from odoo.addons.mail.tests.common import mail_new_test_user
+
+from .common import call_kw
 
 SECRET = "sk-voice-SECRET-42"
 QUESTION = "How many deals did Europe win last quarter?"
@@ -214,19 +214,7 @@ class TestCopilotVoiceAccess(CopilotVoiceCommon, HttpCase):
         }
 
     def _rpc(self, method, args):
-        body = {
-            "jsonrpc": "2.0",
-            "method": "call",
-            "id": 1,
-            "params": {"model": "crm.copilot", "method": method, "args": args, "kwargs": {}},
-        }
-        with mute_logger("odoo.http"):
-            response = self.url_open(
-                "/web/dataset/call_kw/crm.copilot/%s" % method,
-                data=json.dumps(body),
-                headers={"Content-Type": "application/json"},
-            )
-        self.assertEqual(response.status_code, 200, response.text[:300])
+        response = call_kw(self, "crm.copilot", method, args)
         self.assertNotIn(SECRET, response.text)
         return response.json()
 

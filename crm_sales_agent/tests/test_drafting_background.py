@@ -6,7 +6,7 @@ from odoo.tools import mute_logger
 
 from odoo.addons.mail.tests.common import mail_new_test_user
 
-from .common import SalesAgentLLMCommon
+from .common import SalesAgentLLMCommon, call_kw
 
 GOOD_EMAIL = "Subject: Your chairs\n\nHello Carla,\nthe 40 chairs can ship in May.\nSam"
 REFUSALS = ("odoo.exceptions.AccessError", "odoo.exceptions.UserError")
@@ -52,20 +52,7 @@ class TestDraftingBackground(SalesAgentLLMCommon, HttpCase):
         return [m for m in messages if m["type"] == "simple_notification"]
 
     def _rpc(self, model, method, args, kwargs=None):
-        body = {
-            "jsonrpc": "2.0",
-            "method": "call",
-            "id": 1,
-            "params": {"model": model, "method": method, "args": args, "kwargs": kwargs or {}},
-        }
-        with mute_logger("odoo.http"):
-            response = self.url_open(
-                "/web/dataset/call_kw/%s/%s" % (model, method),
-                data=json.dumps(body),
-                headers={"Content-Type": "application/json"},
-            )
-        self.assertEqual(response.status_code, 200, response.text[:300])
-        return response.json()
+        return call_kw(self, model, method, args, kwargs).json()
 
     def _refused(self, answer):
         return "error" in answer and answer["error"]["data"]["name"] in REFUSALS
