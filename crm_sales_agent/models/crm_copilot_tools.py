@@ -453,10 +453,14 @@ class CrmCopilot(models.AbstractModel):
             _("Stage"): lead.stage_id.name,
             _("Salesperson"): lead.user_id.name,
             _("Customer"): lead.partner_id.display_name or lead.partner_name,
-            _("Expected revenue"): lead.expected_revenue,
-            _("Probability"): lead.probability,
-            _("Quality score"): lead.ai_probability_score,
-            _("Win probability"): lead.ai_win_probability,
+            # units in the text as the lead form shows them (figures keep the raw values);
+            # a zero is left out, as before
+            _("Expected revenue"): lead.expected_revenue
+            and "%.0f %s" % (lead.expected_revenue, lead.company_currency.name),
+            _("Probability"): lead.probability and "%.0f %%" % lead.probability,
+            _("Quality score"): lead.ai_probability_score
+            and "%.0f / 100" % lead.ai_probability_score,
+            _("Win probability"): lead.ai_win_probability and "%.0f %%" % lead.ai_win_probability,
             _("Risk"): lead.sales_agent_risk_level,
             _("Risk reasons"): lead.sales_agent_risk_reasons,
             _("AI summary"): lead.ai_summary if "ai_summary" in lead._fields else False,
