@@ -1,9 +1,10 @@
 """Benchmark: background AI scoring of N leads against a local LLM server (not a test).
 
 Creates N pending leads in a database where llm_lead_scoring is installed, points a provider at
-a local OpenAI-compatible server answering after --latency seconds, runs the scoring cron as a
-cron worker would (with its commits) and prints leads/s next to the limit concurrency / latency,
-queries per lead and peak memory. The leads and the provider are deleted afterwards.
+a local OpenAI-compatible server answering after --latency seconds (in its own process, as a real
+provider is: its CPU is not Odoo's), runs the scoring cron as a cron worker would (with its
+commits) and prints leads/s next to the limit concurrency / latency, queries per lead and peak
+memory. The leads and the provider are deleted afterwards.
 
     python3 bench/bench_lead_scoring.py -d DB --leads 1000 --latency 0.3 --concurrency 8
 """
@@ -11,9 +12,9 @@ queries per lead and peak memory. The leads and the provider are deleted afterwa
 import argparse
 import cProfile
 import json
+import multiprocessing
 import os
 import resource
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -27,10 +28,10 @@ ANSWER = json.dumps(
                     "content": json.dumps(
                         {
                             "clarity": 70,
-                            "summary": "Benchmark answer.",
+                            "summary": "A benchmark answer of a few words.",
                             "strengths": ["a"],
                             "risks": ["b"],
-                            "next_action": "Call.",
+                            "next_action": "Call the buyer.",
                         }
                     )
                 }
@@ -41,7 +42,9 @@ ANSWER = json.dumps(
 ).encode()
 
 
-def start_server(latency):
+def serve(latency, port_pipe):
+    """The provider: its own process, as a real one is, so that its CPU is not Odoo's."""
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -59,8 +62,18 @@ def start_server(latency):
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd
+    port_pipe.send(httpd.server_address[1])
+    httpd.serve_forever()
+
+
+def start_server(latency):
+    """Start the provider process; return (process, port)."""
+    parent, child = multiprocessing.Pipe()
+    process = multiprocessing.get_context("fork").Process(
+        target=serve, args=(latency, child), daemon=True
+    )
+    process.start()
+    return process, parent.recv()
 
 
 def main():
@@ -79,8 +92,8 @@ def main():
 
     from odoo import SUPERUSER_ID, api, sql_db
 
+    server, port = start_server(args.latency)  # forked before Odoo opens connections
     registry = open_registry(args)
-    httpd = start_server(args.latency)
     settings = {"llm_batch_size": args.batch_size}
     with registry.cursor() as cr:
         env = api.Environment(cr, SUPERUSER_ID, {})
@@ -92,7 +105,7 @@ def main():
             {
                 "name": "Benchmark server",
                 "provider_type": "openai_compatible",
-                "base_url": "http://127.0.0.1:%s/v1" % httpd.server_address[1],
+                "base_url": "http://127.0.0.1:%s/v1" % port,
                 "is_default": True,
                 "max_retries": 0,
                 "timeout": 30,
@@ -151,7 +164,7 @@ def main():
                 "UPDATE crm_lead SET ai_enrichment_status = 'pending' WHERE id = ANY(%s)", [parked]
             )
             env.company.write(saved)
-        httpd.shutdown()
+        server.terminate()
     rate = args.leads / elapsed
     limit = args.concurrency / args.latency
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0

@@ -6,10 +6,10 @@ from llm_lib import answers
 
 GOOD = {
     "clarity": 72,
-    "summary": "Clear need.",
+    "summary": "Clear need, budget stated.",
     "strengths": ["budget"],
     "risks": [],
-    "next_action": "Call.",
+    "next_action": "Call the buyer.",
 }
 
 
@@ -129,3 +129,51 @@ def test_analysis_with_nonsense_copied_from_the_prompt_is_refused():
     nonsense["next_action"] = "Call the CFO."
     parsed = answers.parse_analysis(json.dumps(nonsense))
     assert parsed["strengths"] == []  # numbers are not strengths
+
+
+# what a real small model (Gemma 3 270M) answered on a quiet machine, 3 December
+COPIED = [
+    ("summary", "Le Club SARL", "copies the lead's data"),
+    (
+        "summary",
+        "The Oil Company is a leading supplier of oil and gas products in France.",
+        "copies the lead's data",
+    ),
+    ("next_action", "New", "too few real words"),
+    ("next_action", "Qualification stage", "copies the lead's data"),
+]
+DATA = [
+    "Le Club SARL",
+    "Qualification Stage",
+    "<p>The Oil Company is a leading supplier of oil and gas products in France. We are "
+    "looking for a Purchase Manager tool.</p>",
+]
+
+
+@pytest.mark.parametrize("field, value, reason", COPIED)
+def test_analysis_repeating_the_lead_data_is_refused(field, value, reason):
+    answer = dict(GOOD, **{field: value})
+    with pytest.raises(answers.UnusableAnswer, match=reason):
+        answers.parse_analysis(json.dumps(answer), data_texts=DATA)
+
+
+def test_analysis_in_own_words_quoting_the_data_is_kept():
+    answer = dict(
+        GOOD,
+        summary="Le Club SARL needs a purchase tool; no budget or timeline stated.",
+        next_action="Ask Le Club SARL for their budget.",
+    )
+    parsed = answers.parse_analysis(json.dumps(answer), data_texts=DATA)
+    assert parsed["next_action"] == "Ask Le Club SARL for their budget."
+
+
+def test_bounded_schema_caps_every_free_text_and_list():
+    bounded = answers.bounded_schema(answers.ANALYSIS_SCHEMA)
+    props = bounded["properties"]
+    assert props["summary"]["maxLength"] == answers.BOUNDED_TEXT
+    assert props["strengths"]["maxItems"] == answers.BOUNDED_ITEMS
+    assert props["strengths"]["items"]["maxLength"] == 160
+    evidence = props["qualification"]["properties"]["budget"]["properties"]
+    assert evidence["evidence"]["maxLength"] == answers.BOUNDED_TEXT
+    assert "maxLength" not in evidence["status"]  # an enum is bounded already
+    assert "maxLength" not in answers.ANALYSIS_SCHEMA["properties"]["summary"]  # a copy

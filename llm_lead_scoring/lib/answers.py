@@ -42,12 +42,35 @@ ANALYSIS_SCHEMA = {
 SIGNAL_KEYS = ("budget", "timeline", "decision_maker", "need")
 MAX_LIST_ITEMS = 8
 MAX_TEXT = 2000
+# bounds added to a schema for servers whose grammar enforces them (llama.cpp, Ollama,
+# vLLM): a small model cannot ramble inside a string until max_tokens or the timeout
+BOUNDED_TEXT = 300
+BOUNDED_ITEMS = 3
 
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)
 
 
 class UnusableAnswer(ValueError):
     """The provider answered, but not with something we can use."""
+
+
+def bounded_schema(schema, text=BOUNDED_TEXT, items=BOUNDED_ITEMS):
+    """A copy of ``schema`` where every free string has a ``maxLength`` and every array a
+    ``maxItems`` (kept when the schema sets them): the answer always ends within bounds."""
+    if not isinstance(schema, dict):
+        return schema
+    bounded = dict(schema)
+    if bounded.get("type") == "string" and "enum" not in bounded:
+        bounded.setdefault("maxLength", text)
+    if bounded.get("type") == "array":
+        bounded.setdefault("maxItems", items)
+        if isinstance(bounded.get("items"), dict):
+            bounded["items"] = bounded_schema(bounded["items"], min(text, 160), items)
+    if isinstance(bounded.get("properties"), dict):
+        bounded["properties"] = {
+            key: bounded_schema(value, text, items) for key, value in bounded["properties"].items()
+        }
+    return bounded
 
 
 def parse_provider_body(provider_type, body):
@@ -183,8 +206,32 @@ def _clean_list(value, field):
     return [v.strip()[:500] for v in value if v.strip()][:MAX_LIST_ITEMS]
 
 
-def parse_analysis(content):
-    """Validate the lead analysis contract; raise UnusableAnswer when it does not hold."""
+def _plain(text):
+    """Lower-case words only: how a copied value is recognised whatever its punctuation."""
+    return " ".join(WORD.findall((text or "").lower()))
+
+
+def check_not_copied(text, data_texts, field):
+    """Refuse a text that only repeats the lead's data: a field's value ("Le Club SARL",
+    the stage "New") or a passage of its description, instead of the model's own words."""
+    plain = _plain(text)
+    if not plain:
+        return text
+    for value in data_texts:
+        value = _plain(value)
+        if value and (plain == value or (len(plain) >= 40 and plain in value)):
+            raise UnusableAnswer(
+                "The AI %s copies the lead's data instead of assessing it." % field
+            )
+    return text
+
+
+def parse_analysis(content, data_texts=()):
+    """Validate the lead analysis contract; raise UnusableAnswer when it does not hold.
+
+    :param data_texts: the values of the lead data sent (texts): a summary or next action
+        that only repeats one of them is refused
+    """
     obj = extract_json_object(content)
     missing = [k for k in ANALYSIS_KEYS if k not in obj]
     if missing:
@@ -197,10 +244,12 @@ def parse_analysis(content):
     summary = _clean_text(obj["summary"], "summary")
     if not summary:
         raise UnusableAnswer("The AI answer's summary is empty.")
-    check_text(summary, field="summary", min_words=1)
+    check_text(summary, field="summary", min_words=3)
+    check_not_copied(summary, data_texts, "summary")
     next_action = check_text(
-        _clean_text(obj["next_action"], "next_action"), field="next action", min_words=1
+        _clean_text(obj["next_action"], "next_action"), field="next action", min_words=2
     )
+    check_not_copied(next_action, data_texts, "next action")
     signals = obj.get("signals")
     signals = {
         key: signals[key]

@@ -55,6 +55,21 @@ def lead_payload(lead, max_chars=4000, exclude_personal=False):
     return sent
 
 
+def payload_texts(sent):
+    """The texts of a sent payload (values, and texts inside lists and dicts)."""
+    texts = []
+    stack = list(sent.values()) if isinstance(sent, dict) else list(sent)
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            texts.append(value)
+        elif isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, (list, tuple)):
+            stack.extend(value)
+    return texts
+
+
 def build_messages(sent, instructions=SYSTEM_PROMPT):
     """(system_prompt, messages) for the delimited lead data ``sent``."""
     data = json.dumps(sent, ensure_ascii=False, sort_keys=True, default=str)

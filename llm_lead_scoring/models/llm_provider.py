@@ -511,6 +511,9 @@ class LlmProvider(models.Model):
                 payload["stop"] = list(options["stop"])
         schema = options.get("schema")
         mode = self.structured_output
+        if schema and mode in ("llama_cpp", "ollama", "vllm"):
+            # a local server's grammar enforces lengths: the answer ends within bounds
+            schema = answers.bounded_schema(schema)
         if schema and mode == "tool":
             payload["tools"] = [
                 {"name": "answer", "description": "The answer.", "input_schema": schema}

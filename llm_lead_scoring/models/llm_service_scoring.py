@@ -1,3 +1,4 @@
+import functools
 import time
 
 from odoo import _, api, fields, models
@@ -211,6 +212,10 @@ class LlmService(models.AbstractModel):
             jobs[lead.id] = {
                 "messages": messages,
                 "system": system,
+                # a summary or next action that only repeats this data is refused
+                "validate": functools.partial(
+                    answers.parse_analysis, data_texts=prompts.payload_texts(sent)
+                ),
                 "record": lead,
                 # "Score with AI": the call is the asking user's, in the AI call log
                 "user_id": lead.ai_requested_by.id,
@@ -218,7 +223,6 @@ class LlmService(models.AbstractModel):
         results = self._request_many(
             "scoring",
             jobs,
-            validate=answers.parse_analysis,
             deadline=deadline,
             options={"schema": answers.ANALYSIS_SCHEMA},
         )

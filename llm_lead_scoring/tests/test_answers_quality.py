@@ -31,10 +31,14 @@ class TestStructuredOutput(LlmLeadScoringCommon):
         anthropic = self._body("anthropic")
         self.assertEqual(anthropic["tools"][0]["input_schema"], schema)
         self.assertEqual(anthropic["tool_choice"], {"type": "tool", "name": "answer"})
+        # local servers enforce the schema with a grammar: lengths are bounded there, so a
+        # small model cannot ramble inside a string until the timeout
+        bounded = answers.bounded_schema(schema)
+        self.assertEqual(bounded["properties"]["summary"]["maxLength"], answers.BOUNDED_TEXT)
         llama = self._body("openai_compatible")  # llama-cpp-python by default
-        self.assertEqual(llama["response_format"], {"type": "json_object", "schema": schema})
-        self.assertEqual(self._body("openai_compatible", "ollama")["format"], schema)
-        self.assertEqual(self._body("openai_compatible", "vllm")["guided_json"], schema)
+        self.assertEqual(llama["response_format"], {"type": "json_object", "schema": bounded})
+        self.assertEqual(self._body("openai_compatible", "ollama")["format"], bounded)
+        self.assertEqual(self._body("openai_compatible", "vllm")["guided_json"], bounded)
         none = self._body("openai_compatible", "none")
         self.assertFalse({"response_format", "format", "guided_json"} & set(none))
 
@@ -55,7 +59,9 @@ class TestStructuredOutput(LlmLeadScoringCommon):
         lead = self._full_lead()
         self.env["crm.lead"]._ai_enrich(lead)
         sent = self.server.requests[-1]["json"]
-        self.assertEqual(sent["response_format"]["schema"], answers.ANALYSIS_SCHEMA)
+        self.assertEqual(
+            sent["response_format"]["schema"], answers.bounded_schema(answers.ANALYSIS_SCHEMA)
+        )
         log = self.env["llm.call.log"].search([("res_id", "=", lead.id)])
         self.assertEqual(log.outcome, "invalid")
         self.assertIn("truncated", log.error)
@@ -75,6 +81,23 @@ class TestStructuredOutput(LlmLeadScoringCommon):
         self.env["crm.lead"]._ai_enrich(lead)
         self.assertEqual(lead.ai_analysis_method, "fallback")
         self.assertNotEqual(lead.ai_next_action, "<one sentence>")
+
+    def test_an_analysis_that_repeats_the_lead_data_is_rejected(self):
+        """What Gemma 3 270M answered: a name of the lead data as summary, the stage as next
+        action. Not an assessment: rules score the lead and say so."""
+        self._create_provider()
+        lead = self._full_lead()
+        self.server.default = (
+            200,
+            {},
+            openai_body(analysis_json(summary=lead.name, next_action=lead.stage_id.name)),
+            0,
+        )
+        self.env["crm.lead"]._ai_enrich(lead)
+        self.assertEqual(lead.ai_analysis_method, "fallback")
+        log = self.env["llm.call.log"].search([("res_id", "=", lead.id)])
+        self.assertEqual(log.outcome, "invalid")
+        self.assertIn("copies the lead's data", log.error)
 
 
 @tagged("llm_lead_scoring")
@@ -102,7 +125,9 @@ class TestConnectionCheck(LlmLeadScoringCommon):
         self.assertEqual(params["type"], "success")
         self.assertIn("tokens/s", params["message"])
         sent = self.server.requests[-1]["json"]
-        self.assertEqual(sent["response_format"]["schema"], answers.ANALYSIS_SCHEMA)
+        self.assertEqual(
+            sent["response_format"]["schema"], answers.bounded_schema(answers.ANALYSIS_SCHEMA)
+        )
         self.assertEqual((provider.timeout, provider.concurrency, provider.max_retries), (10, 1, 1))
         log = self.env["llm.call.log"].search([("provider_id", "=", provider.id)])
         self.assertEqual((len(log), log.purpose), (1, "test"))

@@ -49,7 +49,7 @@ class TestLeadAnalysis(LlmLeadScoringCommon):
         self.server.default = (
             200,
             {},
-            openai_body(analysis_json(clarity=35, summary="Need unclear.")),
+            openai_body(analysis_json(clarity=35, summary="The need is unclear.")),
             0,
         )
         result = self.env["llm.service"]._analyze(self._full_lead())["clarity"]

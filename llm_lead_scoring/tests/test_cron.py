@@ -67,7 +67,12 @@ class TestEnrichmentCron(LlmLeadScoringCommon):
             if title.endswith(("1", "3")):
                 return (502, {}, {"error": "bad gateway"}, 0)
             clarity = 20 + 10 * int(title.rsplit(" ", 1)[1])
-            return (200, {}, openai_body(analysis_json(clarity=clarity, summary=title)), 0)
+            return (
+                200,
+                {},
+                openai_body(analysis_json(clarity=clarity, summary="About " + title)),
+                0,
+            )
 
         self._create_provider()
         self.server.default = answer
@@ -77,7 +82,9 @@ class TestEnrichmentCron(LlmLeadScoringCommon):
         ok, failed = leads[0] + leads[2] + leads[4], leads[1] + leads[3]
         self.assertEqual(set(ok.mapped("ai_enrichment_status")), {"completed"})
         self.assertEqual(ok.mapped("ai_clarity_score"), [20.0, 40.0, 60.0])
-        self.assertEqual(ok.mapped("ai_analysis_summary"), ok.mapped("name"))
+        self.assertEqual(
+            ok.mapped("ai_analysis_summary"), ["About " + n for n in ok.mapped("name")]
+        )
         self.assertEqual(set(failed.mapped("ai_enrichment_status")), {"failed"})
         self.assertEqual(failed.mapped("ai_enrichment_attempts"), [1, 1])
         self.assertTrue(all(lead.ai_next_retry_date > before for lead in failed))
