@@ -57,7 +57,7 @@ class CrmLead(models.Model):
         if auto_commit:
             self._ai_commit()  # the re-queued leads are visible to the other workers
         cron = self.env.ref("llm_lead_scoring.ir_cron_llm_lead_scoring_enrich")
-        batch_size = self.env.company.sudo().llm_batch_size
+        batch_size = self._ai_batch_size()
         while time.monotonic() < deadline - transport.MIN_CALL_SECONDS:
             if auto_commit:
                 self._ai_commit()  # a fresh snapshot: fewer conflicts with other workers
@@ -78,6 +78,17 @@ class CrmLead(models.Model):
             if deferred:
                 cron._trigger(at=min(deferred))  # a company's budget window ends
         cron._trigger()  # time is up: the rest in the next run
+
+    @api.model
+    def _ai_batch_size(self):
+        """The company's batch size rounded up to whole rounds of its provider's concurrent
+        calls: a batch of 50 on 8 slots would leave 6 of them idle in its last round (80 %
+        of the provider's limit measured instead of 90 %)."""
+        size = self.env.company.sudo().llm_batch_size
+        slots = self.env["llm.service"]._providers()[:1].concurrency
+        if slots and slots > 1:
+            size = -(-size // slots) * slots
+        return size
 
     @api.model
     def _ai_commit_if_allowed(self):

@@ -18,7 +18,12 @@ class ResCompany(models.Model):
     llm_weight_clarity = fields.Integer(string="Clarity Weight", default=40)
     llm_weight_engagement = fields.Integer(string="Engagement Weight", default=30)
     # Throughput of the scoring cron
-    llm_batch_size = fields.Integer(string="Batch Size", default=50)
+    llm_batch_size = fields.Integer(
+        string="Batch Size",
+        default=50,
+        help="Leads the background scoring takes at a time, rounded up to a multiple of the "
+        "default provider's concurrent calls so that none of them idles in a batch's last round.",
+    )
     llm_max_attempts = fields.Integer(string="Max Attempts", default=3)
     llm_max_prompt_chars = fields.Integer(string="Max Description Characters", default=4000)
     # Privacy

@@ -93,6 +93,19 @@ class TestEnrichmentCron(LlmLeadScoringCommon):
         self.assertTrue(all(0 < p < 100 for p in leads.mapped("ai_win_probability")))
         self.assertEqual(len(leads.ai_score_history_ids), 5)
 
+    def test_batch_is_whole_rounds_of_the_providers_concurrent_calls(self):
+        """Batch size 50 on a provider taking 8 calls at once: 56 leads a batch (7 full
+        rounds), not 50 (the last round with 6 of the 8 slots idle)."""
+        self.env["res.config.settings"].create({"llm_batch_size": 50}).execute()
+        self.assertEqual(self.env["crm.lead"]._ai_batch_size(), 50)  # rules only
+        provider = self._create_provider(concurrency=8)
+        self.assertEqual(self.env["crm.lead"]._ai_batch_size(), 56)
+        provider.concurrency = 1
+        self.assertEqual(self.env["crm.lead"]._ai_batch_size(), 50)
+        self.env["res.config.settings"].create({"llm_batch_size": 64}).execute()
+        provider.concurrency = 8
+        self.assertEqual(self.env["crm.lead"]._ai_batch_size(), 64)
+
     def test_rules_only_cron(self):
         leads = self._make_leads(30)
         self.env["crm.lead"]._cron_enrich_leads()
