@@ -242,6 +242,9 @@ def report(registry, started_at, lead_ids, runs, scoring_wall, draft_rows):
             )
             for reason, count in reasons.most_common():
                 print(f"    {count} x {reason}")
+            # what the model wrote when it was refused (the managers' excerpt in the log)
+            for r in [r for r in rows if r.outcome == "invalid" and r.error_detail][:4]:
+                print(f"    e.g. {r.error_detail[:160]!r}")
         statuses = collections.Counter(leads.mapped("ai_enrichment_status"))
         print(f"  lead statuses: {dict(statuses)}")
         processing = leads.filtered(lambda lead: lead.ai_enrichment_status == "processing")

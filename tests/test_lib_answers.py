@@ -177,3 +177,12 @@ def test_bounded_schema_caps_every_free_text_and_list():
     assert evidence["evidence"]["maxLength"] == answers.BOUNDED_TEXT
     assert "maxLength" not in evidence["status"]  # an enum is bounded already
     assert "maxLength" not in answers.ANALYSIS_SCHEMA["properties"]["summary"]  # a copy
+
+
+def test_excerpt_of_what_the_model_wrote():
+    openai = {"choices": [{"message": {"content": "  " + "x" * 300}, "finish_reason": "length"}]}
+    assert answers.excerpt(openai) == "x" * 250
+    anthropic = {"content": [{"type": "text", "text": "Sure! Here is"}]}
+    assert answers.excerpt(anthropic) == "Sure! Here is"
+    assert answers.excerpt(["not", "a", "body"]) == ""
+    assert answers.excerpt({"choices": []}) == ""

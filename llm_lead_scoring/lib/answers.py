@@ -118,6 +118,22 @@ def parse_provider_body(provider_type, body):
     return content, _int(tokens_in), _int(tokens_out)
 
 
+def excerpt(body, limit=250):
+    """The start of the text a provider's body holds (OpenAI or Anthropic shape), or ''."""
+    if not isinstance(body, dict):
+        return ""
+    if isinstance(body.get("content"), list):
+        text = "".join(
+            b.get("text", "") for b in body["content"] if isinstance(b, dict) and b.get("text")
+        )
+    else:
+        choices = body.get("choices")
+        first = choices[0] if isinstance(choices, list) and choices else {}
+        message = first.get("message") if isinstance(first, dict) else None
+        text = message.get("content") if isinstance(message, dict) else ""
+    return (text if isinstance(text, str) else "").strip()[:limit]
+
+
 # what an answer must never contain: our own prompt's markers and placeholders
 PROMPT_MARKERS = ("<lead_data>", "</lead_data>", "<message>", "</message>")
 PLACEHOLDER = re.compile(r"<(?:one|number|short|true|subject)\b[^>]*>", re.IGNORECASE)

@@ -289,7 +289,8 @@ def _read_success(request, response, result):
                 request.get("provider_type"), body
             )
     except answers.UnusableAnswer as exc:
-        result.update(error=str(exc), error_kind=ERR_INVALID)
+        # what the model wrote (a truncated answer too), for managers: why it was refused
+        result.update(error=str(exc), error_kind=ERR_INVALID, detail=answers.excerpt(body))
         return
     result.update(
         success=True,

@@ -69,7 +69,8 @@ class LlmCallLog(models.Model):
         string="Provider's Answer",
         readonly=True,
         groups="sales_team.group_sale_manager",
-        help="An excerpt of the provider's error answer, for managers.",
+        help="For managers: an excerpt of the provider's error answer, or of the model's "
+        "answer when it was refused as unusable (truncated, no JSON, an echo...).",
     )
     content_sent = fields.Text(
         string="Sent (after redaction)",

@@ -197,7 +197,11 @@ class LlmService(models.AbstractModel):
                 except answers.UnusableAnswer as exc:
                     result.update(success=False, error=str(exc), error_kind=transport.ERR_INVALID)
                     result["tried"][-1].update(
-                        success=False, error=str(exc), error_kind=transport.ERR_INVALID
+                        success=False,
+                        error=str(exc),
+                        error_kind=transport.ERR_INVALID,
+                        # what the model wrote, for managers: why it was refused
+                        detail=(result["content"] or "").strip()[:250],
                     )
             if result["error_kind"] == transport.ERR_BUDGET:
                 result["retry_at"] = Log._budget_window_end(budget.refused)

@@ -65,6 +65,8 @@ class TestStructuredOutput(LlmLeadScoringCommon):
         log = self.env["llm.call.log"].search([("res_id", "=", lead.id)])
         self.assertEqual(log.outcome, "invalid")
         self.assertIn("truncated", log.error)
+        # a manager reads what the model wrote before it was cut
+        self.assertEqual(log.sudo().error_detail, '{"clarity": 80, "summ')
         # the salesperson reads plain words, not the validator's
         self.assertEqual(lead.ai_analysis_method, "fallback")
         self.assertEqual(lead.ai_analysis_summary, "Scored by rules: the AI answer was unusable.")
@@ -98,6 +100,7 @@ class TestStructuredOutput(LlmLeadScoringCommon):
         log = self.env["llm.call.log"].search([("res_id", "=", lead.id)])
         self.assertEqual(log.outcome, "invalid")
         self.assertIn("copies the lead's data", log.error)
+        self.assertIn(lead.name, log.sudo().error_detail)
 
 
 @tagged("llm_lead_scoring")
