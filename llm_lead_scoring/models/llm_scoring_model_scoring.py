@@ -1,5 +1,7 @@
 import json
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from psycopg2.extras import execute_values
 
@@ -15,6 +17,8 @@ from .llm_scoring_model import (
 )
 
 _logger = logging.getLogger(__name__)
+# predictions kept for reuse by a rescoring run (one per distinct lead encoding)
+MEMO_MAX = 200_000
 
 
 class LlmScoringModel(models.Model):
@@ -32,9 +36,15 @@ class LlmScoringModel(models.Model):
         return {m.team_id.id or False: m for m in models}
 
     @api.model
-    def _predict_rows(self, company, rows):
+    def _predict_rows(self, company, rows, memo=None):
         """{lead_id: prediction dict} for feature rows, each with its team's model (else the
-        company's); leads without a model are left out."""
+        company's); leads without a model are left out.
+
+        :param dict memo: predictions already made, by model and encoded features: leads
+            that encode alike share one prediction dict (a third of the open leads of the
+            benchmark's 90k); pass the same dict to several calls to share it across batches
+        """
+        memo = {} if memo is None else memo
         # compiled once per model, read per lead without the ORM
         compiled = {
             team_id: dict(self._compile(model.model_data), version=model.name)
@@ -42,22 +52,28 @@ class LlmScoringModel(models.Model):
         }
         out = {}
         for lead_id, row in rows.items():
-            fit = compiled.get(row["team"]) or compiled.get(False)
+            team_key = row["team"] if row["team"] in compiled else False
+            fit = compiled.get(team_key)
             if not fit:
                 continue
             features, thin = learning.encode_with_thin_evidence(
                 row, fit["vocabulary"], fit["counts"]
             )
-            base, contributions, probability = learning.explain(fit, features, fit["names"])
-            z = base + sum(c for _name, c in contributions)
-            payload = self._factors_payload(probability, base, contributions, z)
-            if fit["counts"]:
-                payload["thin"] = [[field, value] for field, value in thin]
-            out[lead_id] = {
-                "probability": probability,
-                "version": fit["version"],
-                "factors": payload,
-            }
+            key = (team_key, fit["version"], tuple(features), tuple(thin))
+            prediction = memo.get(key)
+            if prediction is None:
+                base, contributions, probability = learning.explain(fit, features, fit["names"])
+                z = base + sum(c for _name, c in contributions)
+                payload = self._factors_payload(probability, base, contributions, z)
+                if fit["counts"]:
+                    payload["thin"] = [[field, value] for field, value in thin]
+                prediction = memo[key] = {
+                    "probability": probability,
+                    "version": fit["version"],
+                    "factors": payload,
+                    "key": key,
+                }
+            out[lead_id] = prediction
         return out
 
     @api.model
@@ -162,7 +178,12 @@ class LlmScoringModel(models.Model):
     def _rescore_open_leads(self, company):
         """Refresh the win probability of every open lead with the published models, in
         batches, in SQL (one UPDATE per batch). The quality score (ai_probability_score), its
-        trend and history are not touched: they never depend on a model."""
+        trend and history are not touched: they never depend on a model.
+
+        Outside tests, a batch's UPDATE runs and commits in a second cursor in a thread
+        while the next batch is computed (at most one batch in flight): PostgreSQL's work
+        (non-HOT updates of crm_lead's ~33 indexes) overlaps Python's instead of adding up.
+        """
         self.env["crm.lead"].flush_model()
         self.env["crm.stage"].flush_model(["is_won"])
         self.env.cr.execute(
@@ -175,38 +196,48 @@ class LlmScoringModel(models.Model):
             )
         )
         lead_ids = [row[0] for row in self.env.cr.fetchall()]
-        done = 0
-        for start in range(0, len(lead_ids), RESCORE_BATCH):
-            batch = lead_ids[start : start + RESCORE_BATCH]
-            predictions = self._predict_rows(company, self._lead_rows(batch))
-            if not predictions:
-                continue
-            labels = self._value_labels([p["factors"] for p in predictions.values()])
-            updates = [
-                (
-                    lead_id,
-                    round(100 * prediction["probability"], 1),
-                    prediction["version"],
-                    json.dumps(prediction["factors"]),
-                    self._explanation(prediction["factors"], labels),
-                )
-                for lead_id, prediction in predictions.items()
-            ]
-            # the stored computed ai_win_probability is written with its inputs, as its
-            # compute would set it (learned and open): no recompute per lead
-            execute_values(
-                self.env.cr._obj,
-                """
-                UPDATE crm_lead l SET ai_win_probability = v.score, ai_score_method = 'learned',
-                       ai_model_version = v.version, ai_score_factors = v.factors::jsonb,
-                       ai_score_explanation = v.explanation
-                  FROM (VALUES %s) AS v(id, score, version, factors, explanation)
-                 WHERE l.id = v.id""",
-                updates,
-                page_size=1000,
-            )
-            done += len(updates)
+        pipelined = not (
+            self.env.registry.in_test_mode()
+            or getattr(threading.current_thread(), "testing", False)
+        )
+        if pipelined:
+            # the published models first (the writer's rows name them), and a snapshot
+            # taken after them
             self.env["crm.lead"]._ai_commit_if_allowed()
+        done, memo, rendered, in_flight = 0, {}, {}, None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rescore") as writer:
+            for start in range(0, len(lead_ids), RESCORE_BATCH):
+                batch = lead_ids[start : start + RESCORE_BATCH]
+                if len(memo) > MEMO_MAX:
+                    memo.clear()
+                    rendered.clear()
+                predictions = self._predict_rows(company, self._lead_rows(batch), memo)
+                new = [p for p in predictions.values() if p["key"] not in rendered]
+                labels = self._value_labels([p["factors"] for p in new])
+                for prediction in new:
+                    rendered[prediction["key"]] = (
+                        round(100 * prediction["probability"], 1),
+                        prediction["version"],
+                        json.dumps(prediction["factors"]),
+                        self._explanation(prediction["factors"], labels),
+                    )
+                updates = [
+                    (lead_id,) + rendered[prediction["key"]]
+                    for lead_id, prediction in predictions.items()
+                ]
+                if not updates:
+                    continue
+                if pipelined:
+                    if in_flight:
+                        in_flight.result()  # raises what the previous batch's write raised
+                    in_flight = writer.submit(self._rescore_write_committed, updates)
+                else:
+                    self._rescore_write(self.env.cr, updates)
+                done += len(updates)
+            if in_flight:
+                in_flight.result()
+        if pipelined:
+            self.env["crm.lead"]._ai_commit_if_allowed()  # a snapshot that sees the writes
         self.env["crm.lead"].invalidate_model(
             [
                 "ai_score_method",
@@ -218,3 +249,26 @@ class LlmScoringModel(models.Model):
             ]
         )
         return done
+
+    @api.model
+    def _rescore_write(self, cr, updates):
+        """One batch of rescoring results in one statement. The stored computed
+        ai_win_probability is written with its inputs, as its compute would set it (learned
+        and open): no recompute per lead."""
+        execute_values(
+            cr._obj,
+            """
+            UPDATE crm_lead l SET ai_win_probability = v.score, ai_score_method = 'learned',
+                   ai_model_version = v.version, ai_score_factors = v.factors::jsonb,
+                   ai_score_explanation = v.explanation
+              FROM (VALUES %s) AS v(id, score, version, factors, explanation)
+             WHERE l.id = v.id""",
+            updates,
+            page_size=1000,
+        )
+
+    def _rescore_write_committed(self, updates):
+        """_rescore_write in a cursor of its own, committed (the writer thread: SQL only,
+        no ORM, no environment shared with the caller)."""
+        with self.pool.cursor() as cr:
+            self._rescore_write(cr, updates)
