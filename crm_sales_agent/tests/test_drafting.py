@@ -30,6 +30,7 @@ class TestDrafting(SalesAgentLLMCommon):
         cls.lead.sudo().write(
             {
                 "ai_analysis_summary": "Clear need, budget approved.",
+                "ai_analysis_method": "llm",
                 "ai_next_action": "Send a quote for 40 chairs",
             }
         )
@@ -92,6 +93,16 @@ class TestDrafting(SalesAgentLLMCommon):
         self._generate(brief)
         self.assertIn("Customer Corp", brief.body)
         self.assertIn("Clear need, budget approved.", brief.body)
+        # the rules' status text is not an AI summary: never handed to a draft
+        self.lead.sudo().write(
+            {
+                "ai_analysis_method": "fallback",
+                "ai_analysis_summary": "Scored by rules: the AI answer was unusable.",
+            }
+        )
+        brief = self._draft("meeting_brief", lang="en_US")
+        self._generate(brief)
+        self.assertNotIn("the AI answer was unusable", brief.body)
 
     def test_failing_provider_falls_back_to_template(self):
         self._provider()

@@ -218,7 +218,8 @@ class CrmSalesAgentDraft(models.TransientModel):
                 "our_company": (lead.company_id or self.env.company).name,
                 "ai_score": round(lead.ai_probability_score or 0),
                 "win_probability": round(lead.ai_win_probability or 0),
-                "ai_summary": lead.ai_analysis_summary or "",
+                # the AI's own summary only: not the rules' "the AI answer was unusable"
+                "ai_summary": lead.ai_analysis_method == "llm" and lead.ai_analysis_summary or "",
                 "ai_strengths": lead.ai_strengths or "",
                 "ai_risks": lead.ai_risks or "",
                 "ai_next_action": lead.ai_next_action or "",
