@@ -19,6 +19,9 @@ from .llm_scoring_model import (
 _logger = logging.getLogger(__name__)
 # predictions kept for reuse by a rescoring run (one per distinct lead encoding)
 MEMO_MAX = 200_000
+# batches written at once by the rescoring, each in its own cursor: PostgreSQL's updates of
+# crm_lead (non-HOT, ~33 indexes) are most of a rescoring's time and use a core each
+WRITERS = 2
 
 
 class LlmScoringModel(models.Model):
@@ -180,9 +183,10 @@ class LlmScoringModel(models.Model):
         batches, in SQL (one UPDATE per batch). The quality score (ai_probability_score), its
         trend and history are not touched: they never depend on a model.
 
-        Outside tests, a batch's UPDATE runs and commits in a second cursor in a thread
-        while the next batch is computed (at most one batch in flight): PostgreSQL's work
-        (non-HOT updates of crm_lead's ~33 indexes) overlaps Python's instead of adding up.
+        Outside tests, a batch's UPDATE runs and commits in a cursor of its own in a writer
+        thread while the next batch is computed (at most WRITERS batches in flight):
+        PostgreSQL's work (non-HOT updates of crm_lead's ~33 indexes) overlaps Python's
+        instead of adding up.
         """
         self.env["crm.lead"].flush_model()
         self.env["crm.stage"].flush_model(["is_won"])
@@ -204,8 +208,8 @@ class LlmScoringModel(models.Model):
             # the published models first (the writer's rows name them), and a snapshot
             # taken after them
             self.env["crm.lead"]._ai_commit_if_allowed()
-        done, memo, rendered, in_flight = 0, {}, {}, None
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rescore") as writer:
+        done, memo, rendered, in_flight = 0, {}, {}, []
+        with ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="rescore") as writer:
             for start in range(0, len(lead_ids), RESCORE_BATCH):
                 batch = lead_ids[start : start + RESCORE_BATCH]
                 if len(memo) > MEMO_MAX:
@@ -228,14 +232,14 @@ class LlmScoringModel(models.Model):
                 if not updates:
                     continue
                 if pipelined:
-                    if in_flight:
-                        in_flight.result()  # raises what the previous batch's write raised
-                    in_flight = writer.submit(self._rescore_write_committed, updates)
+                    if len(in_flight) >= WRITERS:
+                        in_flight.pop(0).result()  # raises what that batch's write raised
+                    in_flight.append(writer.submit(self._rescore_write_committed, updates))
                 else:
                     self._rescore_write(self.env.cr, updates)
                 done += len(updates)
-            if in_flight:
-                in_flight.result()
+            for future in in_flight:
+                future.result()
         if pipelined:
             self.env["crm.lead"]._ai_commit_if_allowed()  # a snapshot that sees the writes
         self.env["crm.lead"].invalidate_model(
