@@ -13,3 +13,4 @@ from . import test_copilot_ui
 from . import test_copilot_rules
 from . import test_copilot_llm
 from . import test_copilot_access
+from . import test_drafting_ui
