@@ -21,6 +21,9 @@
         "views/res_config_settings_views.xml",
     ],
     "demo": ["demo/crm_lead_demo.xml"],
+    "assets": {
+        "web.assets_tests": ["llm_lead_scoring/static/tests/tours/**/*"],
+    },
     "post_init_hook": "post_init_hook",
     "installable": True,
     "application": False,

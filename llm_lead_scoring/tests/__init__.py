@@ -11,3 +11,4 @@ from . import test_qualification
 from . import test_what_would_move
 from . import test_drift
 from . import test_retries
+from . import test_ui
