@@ -45,8 +45,8 @@ registry.category("web_tour.tours").add("crm_sales_agent_settings_tour", {
             },
         },
         {
-            content: "Saved: after the reload the follow-ups are off",
-            trigger: "body:not(.o_tour_before_save) .o_field_widget[name='sales_agent_followup_enabled'] input:not(:checked)",
+            content: "Saved: the settings page is loaded again (the test checks the value)",
+            trigger: "body:not(.o_tour_before_save) button[name='action_sales_agent_dry_run']",
             run: () => {},
         },
     ],
