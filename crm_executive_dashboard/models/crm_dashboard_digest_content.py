@@ -152,13 +152,13 @@ class CrmDashboardDigest(models.AbstractModel):
                     low,
                     _(
                         "%(count)s leads created with a low AI quality score (below 40)",
-                        count="{:,}".format(low),
+                        count=format(low, ","),
                     ),
                 )
             )
         failed = ai["enrichment_stats"]["failed"]
         if failed:
-            risks.append((failed, _("%(count)s AI enrichments failed", count="{:,}".format(failed))))
+            risks.append((failed, _("%(count)s AI enrichments failed", count=format(failed, ","))))
         stages = [s for s in data["pipeline"] if s["count"]]
         if stages:
             slowest = max(stages, key=lambda s: (s["avg_days_in_stage"], s["count"]))
