@@ -27,6 +27,7 @@
         "web.assets_backend": ["crm_sales_agent/static/src/**/*"],
         "web.assets_tests": ["crm_sales_agent/static/tests/tours/**/*"],
     },
+    "uninstall_hook": "uninstall_hook",
     "installable": True,
     "application": False,
     "development_status": "Beta",

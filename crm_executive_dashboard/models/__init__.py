@@ -1,6 +1,7 @@
 from . import crm_executive_dashboard
 from . import crm_executive_dashboard_figures
 from . import crm_executive_dashboard_sections
+from . import crm_executive_dashboard_kpi
 from . import crm_executive_dashboard_activities
 from . import crm_executive_dashboard_ai
 from . import crm_executive_dashboard_export

@@ -1,9 +1,8 @@
 from datetime import timedelta
 
 from odoo import api, fields, models
+from odoo.osv import expression
 
-# conversations older than this are deleted by the autovacuum (days since their last message)
-SESSION_RETENTION_DAYS = 90
 # messages of a session sent back to the model as the conversation so far
 HISTORY_MESSAGES = 6
 
@@ -54,9 +53,18 @@ class CrmCopilotSession(models.Model):
 
     @api.autovacuum
     def _gc_copilot_sessions(self):
-        """Delete conversations idle for more than SESSION_RETENTION_DAYS days."""
-        limit = fields.Datetime.now() - timedelta(days=SESSION_RETENTION_DAYS)
-        self.sudo().search([("last_date", "<", limit)]).unlink()
+        """Delete the conversations idle for longer than their company's retention (the
+        setting *Keep Copilot Conversations*, days since the last message; 0: kept forever)."""
+        now = fields.Datetime.now()
+        Company = self.env["res.company"]
+        domains = []
+        for company in Company.sudo().with_context(active_test=False).search([]):
+            days = Company._ai_settings("sales_agent_", company)["copilot_retention_days"]
+            if days > 0:
+                limit = now - timedelta(days=days)
+                domains.append([("company_id", "=", company.id), ("last_date", "<", limit)])
+        if domains:
+            self.sudo().search(expression.OR(domains)).unlink()
 
 
 class CrmCopilotMessage(models.Model):

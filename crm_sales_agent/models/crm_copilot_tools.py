@@ -250,15 +250,26 @@ class CrmCopilot(models.AbstractModel):
     # ------------------------------------------------------------
 
     @api.model
-    def _tool_kpi(self, metric, period=None, days=None, team=None, salesperson=None):
-        if metric not in KPI_KEYS:
-            raise UserError(_("Unknown figure %(metric)r.", metric=metric))
+    def _copilot_dashboard_params(self, period=None, days=None, team=None, salesperson=None):
+        """The dashboard's parameters (``_dashboard_params``) for a period and filters.
+
+        :return tuple: (params, period label, filters label)
+        """
         date_from, date_to, period_label = self._copilot_period(period, days)
         team_ids, user_ids, filters = self._copilot_filters(team, salesperson)
-        data = self.env["crm.executive.dashboard"].get_dashboard_data(
+        p = self.env["crm.executive.dashboard"]._dashboard_params(
             date_from, date_to, team_ids, user_ids
         )
-        kpi = data["kpis"][metric]
+        return p, period_label, filters
+
+    @api.model
+    def _tool_kpi(self, metric, period=None, days=None, team=None, salesperson=None):
+        """One KPI by the dashboard's ``_get_kpis``: its definitions (domains, conversion,
+        formulas), without computing the rest of the dashboard."""
+        if metric not in KPI_KEYS:
+            raise UserError(_("Unknown figure %(metric)r.", metric=metric))
+        p, period_label, filters = self._copilot_dashboard_params(period, days, team, salesperson)
+        kpi = self.env["crm.executive.dashboard"]._get_kpis(p, [metric])[metric]
         label = "%s (%s%s)" % (
             self._copilot_metric_label(metric),
             period_label,
@@ -332,13 +343,10 @@ class CrmCopilot(models.AbstractModel):
 
     @api.model
     def _tool_pipeline_by_stage(self, period=None, days=None, team=None, salesperson=None):
-        date_from, date_to, period_label = self._copilot_period(period, days)
-        team_ids, user_ids, filters = self._copilot_filters(team, salesperson)
-        data = self.env["crm.executive.dashboard"].get_dashboard_data(
-            date_from, date_to, team_ids, user_ids
-        )
+        p, period_label, filters = self._copilot_dashboard_params(period, days, team, salesperson)
+        pipeline = self.env["crm.executive.dashboard"]._get_pipeline(p)
         figures, lines = [], []
-        for stage in data["pipeline"]:
+        for stage in pipeline:
             figures.append(
                 {"label": stage["name"], "value": stage["count"], "domain": stage["domain"]}
             )
@@ -353,7 +361,7 @@ class CrmCopilot(models.AbstractModel):
         return self._copilot_result(
             title + ":\n" + "\n".join(lines),
             figures=figures,
-            data={s["name"]: [s["count"], s["expected_revenue"]] for s in data["pipeline"]},
+            data={s["name"]: [s["count"], s["expected_revenue"]] for s in pipeline},
         )
 
     # ------------------------------------------------------------

@@ -84,6 +84,12 @@ class ResCompany(models.Model):
     )
     # Throughput of the crons
     sales_agent_batch_size = fields.Integer(string="Cron Batch Size", default=500)
+    # Copilot
+    sales_agent_copilot_retention_days = fields.Integer(
+        string="Keep Copilot Conversations (days)",
+        default=90,
+        help="Conversations with the copilot idle for longer are deleted. 0: keep forever.",
+    )
 
     @api.constrains(
         "sales_agent_followup_lead_days",
@@ -119,3 +125,8 @@ class ResCompany(models.Model):
                 raise ValidationError(_("The sales agent batch size must be between 1 and 10000."))
             if company.sales_agent_stuck_factor < 1:
                 raise ValidationError(_("The stuck factor must be at least 1."))
+
+    @api.constrains("sales_agent_copilot_retention_days")
+    def _check_sales_agent_copilot_retention(self):
+        if any(company.sales_agent_copilot_retention_days < 0 for company in self):
+            raise ValidationError(_("The copilot's conversation retention cannot be negative."))

@@ -71,6 +71,9 @@ class ResConfigSettings(models.TransientModel):
     sales_agent_batch_size = fields.Integer(
         related="company_id.sales_agent_batch_size", readonly=False
     )
+    sales_agent_copilot_retention_days = fields.Integer(
+        related="company_id.sales_agent_copilot_retention_days", readonly=False
+    )
 
     def action_sales_agent_dry_run(self):
         """What the agent's next run would create in this company (saved settings), nothing

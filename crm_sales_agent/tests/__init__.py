@@ -13,5 +13,6 @@ from . import test_copilot_ui
 from . import test_copilot_rules
 from . import test_copilot_llm
 from . import test_copilot_access
+from . import test_copilot_retrieval
 from . import test_drafting_ui
 from . import test_settings_ui
