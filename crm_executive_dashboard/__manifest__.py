@@ -12,6 +12,7 @@
         "security/ir.model.access.csv",
         "security/crm_campaign_cost_security.xml",
         "security/crm_dashboard_digest_security.xml",
+        "security/crm_lead_stage_history_security.xml",
         "data/ir_cron_data.xml",
         "report/crm_dashboard_digest_report.xml",
         "views/crm_executive_dashboard_views.xml",

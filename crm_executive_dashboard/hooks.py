@@ -9,6 +9,7 @@ DASHBOARD_INDEXES = (
     "crm_lead_forecast_dashboard_idx",
     "crm_lead_dashboard_idx",
     "crm_lead_active_dashboard_idx",
+    "crm_lead_stage_open_dashboard_idx",
     "mail_activity_lead_open_dashboard_idx",
     "mail_message_lead_activity_dashboard_idx",
     "mail_message_lead_activity_res_dashboard_idx",

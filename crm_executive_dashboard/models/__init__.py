@@ -9,6 +9,7 @@ from . import crm_lead
 from . import crm_executive_dashboard_analyses
 from . import crm_executive_dashboard_analyses_sales
 from . import crm_campaign_cost
+from . import crm_executive_dashboard_norm
 from . import crm_lead_stage_history
 from . import crm_executive_dashboard_analyses_export
 from . import crm_dashboard_digest_content

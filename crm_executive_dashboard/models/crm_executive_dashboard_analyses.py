@@ -86,28 +86,20 @@ class CrmExecutiveDashboardAnalyses(models.AbstractModel):
         return self.env["crm.stage"].search(domain, order="sequence, id")
 
     @api.model
-    def _stays_sql(self, lead_ids_sql):
-        """SQL of the completed stays of these leads in a stage: (lead_id, stage_id, days),
-        from the tracking values of ``stage_id``. Each change of stage ends a stay in the old
-        stage, which began at the lead's previous change of stage, or at its creation."""
-        self.env["mail.message"].flush_model(["model", "res_id", "date"])
-        self.env["mail.tracking.value"].flush_model(
-            ["field_id", "old_value_integer", "mail_message_id"]
-        )
+    def _stays_sql(self, query):
+        """SQL of the completed stays in a stage of the leads of ``query`` (a ``crm.lead``
+        query): (lead_id, stage_id, days), from the stage history. Each change of stage ends a
+        stay in the old stage, which began at the lead's previous change of stage, or at its
+        creation."""
+        self.env["crm.lead.stage.history"].flush_model()
         return SQL(
-            """SELECT c.lead_id, c.old_stage AS stage_id,
-                      EXTRACT(EPOCH FROM c.date - COALESCE(
-                          LAG(c.date) OVER (PARTITION BY c.lead_id ORDER BY c.date, c.message_id),
-                          l.create_date)) / 86400.0 AS days
-                 FROM (SELECT m.res_id AS lead_id, m.date, m.id AS message_id,
-                              v.old_value_integer AS old_stage
-                         FROM mail_message m
-                         JOIN mail_tracking_value v ON v.mail_message_id = m.id
-                        WHERE m.model = 'crm.lead' AND v.field_id = %s
-                          AND m.res_id IN (%s)) c
-                 JOIN crm_lead l ON l.id = c.lead_id""",
-            self.env["crm.lead"]._dashboard_stage_field_id(),
-            lead_ids_sql,
+            """SELECT h.lead_id, h.stage_id,
+                      EXTRACT(EPOCH FROM h.date_to - COALESCE(h.date_from, l.create_date))
+                          / 86400.0 AS days
+                 FROM (%s) l
+                 JOIN crm_lead_stage_history h ON h.lead_id = l.id
+                WHERE h.stage_id IS NOT NULL""",
+            query.select("crm_lead.id", "crm_lead.create_date"),
         )
 
     @api.model
@@ -115,31 +107,33 @@ class CrmExecutiveDashboardAnalyses(models.AbstractModel):
         """Usual time in each stage of the leads of ``domain`` (read under the caller's record
         rules; the sales agent calls it as superuser): ``{stage_id: {"median", "p75", "p90",
         "deals"}}`` in days, ``deals`` the number of leads behind each, for the stages with at
-        least ``min_deals`` of them. One query."""
-        query = self._lead_query(domain)
-        self.env.cr.execute(
-            SQL(
-                """WITH stays AS (%s)
-                   SELECT stage_id,
-                          percentile_cont(ARRAY[0.5, 0.75, 0.9]) WITHIN GROUP (ORDER BY days),
-                          COUNT(DISTINCT lead_id)
-                     FROM stays
-                    WHERE stage_id > 0 AND days >= 0
-                 GROUP BY stage_id
-                   HAVING COUNT(DISTINCT lead_id) >= %s""",
-                self._stays_sql(query.select("crm_lead.id")),
-                min_deals,
-            )
+        least ``min_deals`` of them. Kept for the day per query (see
+        ``crm.executive.dashboard.norm``)."""
+        sql = SQL(
+            """WITH stays AS (%s)
+               SELECT stage_id,
+                      percentile_cont(ARRAY[0.5, 0.75, 0.9]) WITHIN GROUP (ORDER BY days),
+                      COUNT(DISTINCT lead_id)
+                 FROM stays
+                WHERE days >= 0
+             GROUP BY stage_id""",
+            self._stays_sql(self._lead_query(domain)),
         )
-        return {
-            stage_id: {
-                "median": round(pct[0], 2),
-                "p75": round(pct[1], 2),
-                "p90": round(pct[2], 2),
-                "deals": deals,
+
+        def compute():
+            self.env.cr.execute(sql)
+            return {
+                stage_id: {
+                    "median": round(pct[0], 2),
+                    "p75": round(pct[1], 2),
+                    "p90": round(pct[2], 2),
+                    "deals": deals,
+                }
+                for stage_id, pct, deals in self.env.cr.fetchall()
             }
-            for stage_id, pct, deals in self.env.cr.fetchall()
-        }
+
+        norms = self.env["crm.executive.dashboard.norm"].sudo()._get_or_compute(sql, compute)
+        return {stage: norm for stage, norm in norms.items() if norm["deals"] >= min_deals}
 
     @api.model
     def _norm_domain(self, p, date_to=None):
@@ -154,9 +148,11 @@ class CrmExecutiveDashboardAnalyses(models.AbstractModel):
     @api.model
     def _stuck_norms(self, min_deals=NORM_MIN_DEALS):
         """{stage_id: 90th percentile of the days won deals stayed in it}, learned from the deals
-        of the caller's leads won in the last ``NORM_HISTORY_DAYS`` days: the norms of the
-        Bottlenecks page up to today, for the sales agent's "stuck in stage" risk."""
-        domain = self._norm_domain({"base_domain": []}, date_to=fields.Datetime.now())
+        of the caller's leads won in the last ``NORM_HISTORY_DAYS`` days up to the end of today
+        (UTC; kept for the day like the page's, see ``crm.executive.dashboard.norm``): the norms
+        of the Bottlenecks page up to today, for the sales agent's "stuck in stage" risk."""
+        today = fields.Datetime.now().replace(hour=0, minute=0, second=0, microsecond=0)
+        domain = self._norm_domain({"base_domain": []}, date_to=today + timedelta(days=1))
         return {stage: norm["p90"] for stage, norm in self._stage_norms(domain, min_deals).items()}
 
     @api.model
@@ -181,55 +177,50 @@ class CrmExecutiveDashboardAnalyses(models.AbstractModel):
             "crm_lead.team_id",
             "crm_lead.user_id",
             "crm_lead.source_id",
+            "crm_lead.create_date",
         )
-        field_id = self.env["crm.lead"]._dashboard_stage_field_id()
-        self.env["mail.message"].flush_model(["model", "res_id"])
-        self.env["mail.tracking.value"].flush_model(
-            ["field_id", "old_value_integer", "new_value_integer", "mail_message_id"]
-        )
-        # the furthest stage (position in ``stage_ids``) each lead has been in
+        self.env["crm.lead.stage.history"].flush_model()
+        # one pass over the leads and their stage history: the furthest stage (position in
+        # ``stage_ids``) each lead has been in, counted per segment (rows with a GROUPING
+        # mask), then the median of the completed stays per stage (rows with mask -1, the
+        # stage in ``pos``)
         self.env.cr.execute(
             SQL(
-                """WITH leads AS (%(leads)s),
-                   history AS (
-                       SELECT m.res_id AS lead_id,
-                              MAX(GREATEST(array_position(%(ids)s::int[], v.new_value_integer),
-                                           array_position(%(ids)s::int[], v.old_value_integer)))
-                                  AS pos
-                         FROM mail_message m
-                         JOIN mail_tracking_value v ON v.mail_message_id = m.id
-                        WHERE m.model = 'crm.lead' AND v.field_id = %(field)s
-                          AND m.res_id IN (SELECT id FROM leads)
-                     GROUP BY m.res_id)
+                """WITH leads AS MATERIALIZED (%(leads)s),
+                   changes AS MATERIALIZED (
+                       SELECT h.lead_id, h.stage_id,
+                              GREATEST(array_position(%(ids)s::int[], h.next_stage_id),
+                                       array_position(%(ids)s::int[], h.stage_id)) AS pos,
+                              EXTRACT(EPOCH FROM h.date_to - COALESCE(h.date_from, l.create_date))
+                                  / 86400.0 AS days
+                         FROM leads l JOIN crm_lead_stage_history h ON h.lead_id = l.id),
+                   history AS (SELECT lead_id, MAX(pos) AS pos FROM changes GROUP BY lead_id)
                    SELECT GROUPING(team_id, user_id, source_id), team_id, user_id, source_id,
-                          pos, COUNT(*)
+                          pos, COUNT(*), NULL::float8
                      FROM (SELECT l.team_id, l.user_id, l.source_id,
                                   GREATEST(array_position(%(ids)s::int[], l.stage_id), h.pos) AS pos
                              FROM leads l LEFT JOIN history h ON h.lead_id = l.id) f
                     WHERE pos IS NOT NULL
                  GROUP BY GROUPING SETS ((pos), (team_id, pos), (user_id, pos), (source_id, pos))
+                UNION ALL
+                   SELECT -1, NULL, NULL, NULL, stage_id, NULL,
+                          percentile_cont(0.5) WITHIN GROUP (ORDER BY days)
+                     FROM changes WHERE stage_id IS NOT NULL AND days >= 0 GROUP BY stage_id
                 """,
                 leads=leads_sql,
                 ids=stage_ids,
-                field=field_id,
             )
         )
         # {segment key: {position: leads whose furthest stage is there}}
-        furthest = {}
+        furthest, medians = {}, {}
         masks = {7: None, 3: "team_id", 5: "user_id", 6: "source_id"}
-        for mask, team_id, user_id, source_id, pos, count in self.env.cr.fetchall():
+        for mask, team_id, user_id, source_id, pos, count, median in self.env.cr.fetchall():
+            if mask == -1:
+                medians[pos] = median
+                continue
             dimension = masks[mask]
             value = {"team_id": team_id, "user_id": user_id, "source_id": source_id}.get(dimension)
             furthest.setdefault((dimension, value), {})[pos - 1] = count
-        self.env.cr.execute(
-            SQL(
-                """WITH stays AS (%s)
-                   SELECT stage_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY days)
-                     FROM stays WHERE stage_id > 0 AND days >= 0 GROUP BY stage_id""",
-                self._stays_sql(query.select("crm_lead.id")),
-            )
-        )
-        medians = dict(self.env.cr.fetchall())
 
         def reached(counts):
             total, result = 0, [0] * len(stages)
@@ -416,7 +407,8 @@ class CrmExecutiveDashboardAnalyses(models.AbstractModel):
             "funnel": {
                 "reached": _(
                     "Leads created in the period (%(counted)s) that have been in this stage or "
-                    "in a later one (stage history from the chatter's tracking of the stage).",
+                    "in a later one (stage history: every change of stage, the earlier ones from "
+                    "the chatter's tracking of the stage).",
                     counted=counted,
                 ),
                 "conversion": _(

@@ -1,13 +1,136 @@
-from odoo import _, api, fields, models
+from odoo import _, api, fields, models, tools
 from odoo.exceptions import UserError
 from odoo.tools import SQL
+
+
+class CrmLeadStageHistory(models.Model):
+    """The stage history of the leads, one row per change of stage: the stay in the stage the
+    lead left (from ``date_from``, empty for "since the lead's creation", to ``date_to``) and the
+    stage it entered. Kept by ``crm.lead.write`` and merges, filled once at install from the
+    chatter's tracking of ``stage_id``; the dashboard's analyses read it instead of joining
+    ``mail_message`` and ``mail_tracking_value``. The stay in the current stage is the lead's
+    own ``stage_id`` (not a row)."""
+
+    _name = "crm.lead.stage.history"
+    _description = "Lead Stage History"
+    _order = "lead_id, date_to, id"
+    _rec_name = "stage_id"
+    _log_access = False
+
+    lead_id = fields.Many2one("crm.lead", string="Lead", required=True, ondelete="cascade")
+    stage_id = fields.Many2one(
+        "crm.stage", string="Stage Left", ondelete="set null", help="The stage the lead left."
+    )
+    next_stage_id = fields.Many2one(
+        "crm.stage", string="Stage Entered", ondelete="set null", help="The stage it moved to."
+    )
+    date_from = fields.Datetime(
+        "Entered", help="When the lead entered the stage it left; empty: at its creation."
+    )
+    date_to = fields.Datetime("Left", required=True, help="When the lead changed stage.")
+
+    def _auto_init(self):
+        created = not tools.table_exists(self._cr, self._table)
+        res = super()._auto_init()
+        # a lead's changes in order (the analyses join the leads of a period with their rows:
+        # index-only with what they read)
+        tools.create_index(
+            self._cr,
+            "crm_lead_stage_history_lead_idx",
+            self._table,
+            ["lead_id", "date_to", "stage_id", "next_stage_id", "date_from"],
+        )
+        if created:
+            self._fill_from_tracking()
+        return res
+
+    # ------------------------------------------------------------
+    # BUSINESS
+    # ------------------------------------------------------------
+
+    @api.model
+    def _fill_from_tracking(self, lead_ids=None):
+        """(Re)build the history of ``lead_ids`` (all leads: None) from the chatter's tracking
+        values of ``crm.lead.stage_id``, in one statement: each tracking value ends a stay that
+        began at the lead's previous change of stage (or its creation). Stages deleted since
+        are left empty. Returns the number of rows written."""
+        self.flush_model()
+        where = SQL("TRUE") if lead_ids is None else SQL("lead_id = ANY(%s)", list(lead_ids))
+        self.env.cr.execute(SQL("DELETE FROM %s WHERE %s", SQL.identifier(self._table), where))
+        only = SQL("") if lead_ids is None else SQL("AND m.res_id = ANY(%s)", list(lead_ids))
+        self.env.cr.execute(
+            SQL(
+                """INSERT INTO %(table)s (lead_id, stage_id, next_stage_id, date_from, date_to)
+                   SELECT m.res_id, s_old.id, s_new.id,
+                          LAG(m.date) OVER (PARTITION BY m.res_id ORDER BY m.date, m.id),
+                          m.date
+                     FROM mail_tracking_value v
+                     JOIN mail_message m ON m.id = v.mail_message_id
+                     JOIN crm_lead l ON l.id = m.res_id
+                LEFT JOIN crm_stage s_old ON s_old.id = v.old_value_integer
+                LEFT JOIN crm_stage s_new ON s_new.id = v.new_value_integer
+                    WHERE v.field_id = %(field)s AND m.model = 'crm.lead'
+                      AND m.date IS NOT NULL %(only)s""",
+                table=SQL.identifier(self._table),
+                field=self.env["crm.lead"]._dashboard_stage_field_id(),
+                only=only,
+            )
+        )
+        count = self.env.cr.rowcount
+        self.invalidate_model()
+        return count
+
+    @api.model
+    def _log_moves(self, old_stages, new_stage_id, when):
+        """Record that the leads of ``old_stages`` ({lead id: stage id left}) moved to
+        ``new_stage_id`` at ``when``: their stay in the old stage began at their previous change
+        of stage (or their creation). Two queries for any number of leads."""
+        previous = {
+            lead.id: date
+            for lead, date in self._read_group(
+                [("lead_id", "in", list(old_stages))], ["lead_id"], ["date_to:max"]
+            )
+        }
+        self.create(
+            [
+                {
+                    "lead_id": lead_id,
+                    "stage_id": stage_id or False,
+                    "next_stage_id": new_stage_id or False,
+                    "date_from": previous.get(lead_id, False),
+                    "date_to": when,
+                }
+                for lead_id, stage_id in old_stages.items()
+            ]
+        )
+
+    @api.model
+    def _merge_into(self, head, tails):
+        """Give ``head`` the history of ``tails`` (as crm's merge gives it their messages), then
+        chain its stays again in date order: each begins at the change before it (or at the
+        creation of ``head``), as the merged tracking values read."""
+        self.flush_model()
+        self.env["crm.executive.dashboard.norm"].sudo()._invalidate_norms()
+        self.env.cr.execute(
+            SQL(
+                """UPDATE %(table)s SET lead_id = %(head)s WHERE lead_id = ANY(%(tails)s);
+                   UPDATE %(table)s h SET date_from = c.previous
+                     FROM (SELECT id, LAG(date_to) OVER (ORDER BY date_to, id) AS previous
+                             FROM %(table)s WHERE lead_id = %(head)s) c
+                    WHERE h.id = c.id AND h.date_from IS DISTINCT FROM c.previous""",
+                table=SQL.identifier(self._table),
+                head=head.id,
+                tails=tails.ids,
+            )
+        )
+        self.invalidate_model()
 
 
 class CrmLead(models.Model):
     _inherit = "crm.lead"
 
-    # Stage history (read from the tracking values of ``stage_id``), searchable so that the
-    # dashboard's analyses can open the leads behind their figures with a plain domain
+    # Stage history (``crm.lead.stage.history``), searchable so that the dashboard's analyses
+    # can open the leads behind their figures with a plain domain
     dashboard_visited_stage_ids = fields.Many2many(
         "crm.stage",
         string="Stages Visited",
@@ -31,18 +154,16 @@ class CrmLead(models.Model):
         visited = {lead.id: set(lead.stage_id.ids) for lead in self}
         real_ids = [lead_id for lead_id in visited if isinstance(lead_id, int)]
         if real_ids:
-            self.env.cr.execute(
-                SQL(
-                    """SELECT m.res_id, v.old_value_integer, v.new_value_integer
-                         FROM mail_message m
-                         JOIN mail_tracking_value v ON v.mail_message_id = m.id
-                        WHERE m.model = 'crm.lead' AND m.res_id = ANY(%s) AND v.field_id = %s""",
-                    real_ids,
-                    self._dashboard_stage_field_id(),
+            for lead, left, entered in (
+                self.env["crm.lead.stage.history"]
+                .sudo()
+                ._read_group(
+                    [("lead_id", "in", real_ids)],
+                    ["lead_id"],
+                    ["stage_id:array_agg", "next_stage_id:array_agg"],
                 )
-            )
-            for lead_id, old, new in self.env.cr.fetchall():
-                visited[lead_id].update(stage for stage in (old, new) if stage in rank)
+            ):
+                visited[lead.id].update(stage for stage in left + entered if stage in rank)
         for lead in self:
             ids = visited[lead.id]
             lead.dashboard_visited_stage_ids = [(6, 0, sorted(ids))]
@@ -63,28 +184,25 @@ class CrmLead(models.Model):
         return list(ids)
 
     @api.model
-    def _dashboard_visited_sql(self, stage_ids):
-        """SQL of the ids of the leads that have been in one of ``stage_ids``."""
-        self.flush_model(["stage_id"])
-        self.env["mail.message"].flush_model(["model", "res_id"])
-        self.env["mail.tracking.value"].flush_model(
-            ["field_id", "old_value_integer", "new_value_integer", "mail_message_id"]
-        )
-        return SQL(
-            """(SELECT id FROM crm_lead WHERE stage_id = ANY(%(stages)s)
-               UNION
-               SELECT m.res_id FROM mail_tracking_value v
-                 JOIN mail_message m ON m.id = v.mail_message_id
-                WHERE v.field_id = %(field)s AND m.model = 'crm.lead'
-                  AND (v.new_value_integer = ANY(%(stages)s)
-                       OR v.old_value_integer = ANY(%(stages)s)))""",
-            stages=stage_ids,
-            field=self._dashboard_stage_field_id(),
-        )
+    def _dashboard_visited_domain(self, stage_ids):
+        """Domain of the leads that have been in one of ``stage_ids``."""
+        self.env["crm.lead.stage.history"].flush_model(["lead_id", "stage_id", "next_stage_id"])
+        return [
+            "|",
+            ("stage_id", "in", stage_ids),
+            (
+                "id",
+                "in",
+                SQL(
+                    """(SELECT lead_id FROM crm_lead_stage_history
+                         WHERE stage_id = ANY(%(stages)s) OR next_stage_id = ANY(%(stages)s))""",
+                    stages=stage_ids,
+                ),
+            ),
+        ]
 
     def _search_dashboard_visited_stage_ids(self, operator, value):
-        ids = self._dashboard_stage_ids_arg(operator, value)
-        return [("id", "in", self._dashboard_visited_sql(ids))]
+        return self._dashboard_visited_domain(self._dashboard_stage_ids_arg(operator, value))
 
     def _search_dashboard_reached_stage_ids(self, operator, value):
         """Reached stage S = has been in S or in a stage after it (order of the stages)."""
@@ -93,4 +211,33 @@ class CrmLead(models.Model):
         positions = [index for index, stage in enumerate(stages) if stage.id in ids]
         if not positions:
             return [("id", "in", [])]
-        return [("id", "in", self._dashboard_visited_sql(stages[min(positions) :].ids))]
+        return self._dashboard_visited_domain(stages[min(positions) :].ids)
+
+    # ------------------------------------------------------------
+    # ORM
+    # ------------------------------------------------------------
+
+    def write(self, vals):
+        if "stage_id" not in vals:
+            return super().write(vals)
+        new_stage_id = vals["stage_id"] or False
+        moved = {lead.id: lead.stage_id.id for lead in self if lead.stage_id.id != new_stage_id}
+        res = super().write(vals)
+        if moved:
+            self.env["crm.lead.stage.history"].sudo()._log_moves(
+                moved, new_stage_id, fields.Datetime.now()
+            )
+            # a deal won or reopened changes the norms of won deals learned today
+            stages = self.env["crm.stage"].sudo().browse({new_stage_id, *moved.values()} - {False})
+            if any(stages.mapped("is_won")):
+                self.env["crm.executive.dashboard.norm"].sudo()._invalidate_norms()
+        return res
+
+    # ------------------------------------------------------------
+    # MERGE AND CONVERT LEADS / OPPORTUNITIES
+    # ------------------------------------------------------------
+
+    def _merge_dependences_history(self, opportunities):
+        res = super()._merge_dependences_history(opportunities)
+        self.env["crm.lead.stage.history"].sudo()._merge_into(self, opportunities)
+        return res

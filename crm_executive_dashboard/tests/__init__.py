@@ -6,4 +6,5 @@ from . import test_dashboard_fixes
 from . import test_analyses
 from . import test_digest
 from . import test_analyses_http
+from . import test_stage_history
 from . import test_kpi_helper

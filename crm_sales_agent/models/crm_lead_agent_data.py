@@ -175,8 +175,9 @@ class CrmLead(models.Model):
     @api.model
     def _sales_agent_stage_usual_days(self):
         """Usual days in each stage: the dashboard's per-stage norms (its Bottlenecks page),
-        the 90th percentile of the time won deals of the last year stayed in the stage, from the
-        tracking of ``stage_id``; all leads of all companies (the agent runs as superuser).
+        the 90th percentile of the time won deals of the last 365 days stayed in the stage,
+        from the dashboard's stage history (kept for the day); all leads of all companies (the
+        agent runs as superuser).
         :return dict: {stage_id: days} for stages learned from at least STUCK_MIN_SAMPLES deals
         """
         return self.env["crm.executive.dashboard"].sudo()._stuck_norms(STUCK_MIN_SAMPLES)
