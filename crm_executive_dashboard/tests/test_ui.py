@@ -107,3 +107,23 @@ class TestDashboardUi(HttpCase):
             # eleven lists opened and closed: more than the default minute on a loaded machine
             timeout=300,
         )
+
+    def test_digest_sample_tour(self):
+        """The dashboard's "Send me a sample now": one sample digest mailed to the user."""
+        admin = self.env.ref("base.user_admin")
+        admin.email = "admin@yourcompany.example.com"
+        Log = self.env["crm.dashboard.digest.log"].sudo()
+        before = Log.search([])
+        self.start_tour(
+            "/web#action=crm_executive_dashboard.crm_executive_dashboard_action",
+            "crm_executive_dashboard_digest_sample_tour",
+            login="admin",
+            timeout=180,
+        )
+        sample = Log.search([]) - before
+        self.assertEqual(len(sample), 1)
+        self.assertTrue(sample.is_sample)
+        self.assertEqual(sample.user_id, admin)
+        self.assertEqual(sample.state, "sent")
+        self.assertIn(admin.partner_id, sample.mail_id.recipient_ids)
+        self.assertTrue(sample.attachment_id, "the PDF is attached")
