@@ -1,4 +1,3 @@
-import json
 import os
 import shutil
 import tempfile
@@ -9,9 +8,8 @@ from freezegun import freeze_time
 from odoo import _
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import HttpCase, new_test_user, tagged
-from odoo.tools import mute_logger
 
-from odoo.addons.llm_lead_scoring.tests.common import ScriptedLLMServer, openai_body
+from odoo.addons.llm_lead_scoring.tests.common import ScriptedLLMServer, call_kw, openai_body
 
 from .common import DashboardCommon
 
@@ -326,20 +324,7 @@ class TestDigestHttp(HttpCase, DigestCommon):
 
     def _rpc(self, login, model, method, args, kwargs=None):
         self.authenticate(login, login)
-        body = {
-            "jsonrpc": "2.0",
-            "method": "call",
-            "id": 1,
-            "params": {"model": model, "method": method, "args": args, "kwargs": kwargs or {}},
-        }
-        with mute_logger("odoo.http"):
-            response = self.url_open(
-                "/web/dataset/call_kw/%s/%s" % (model, method),
-                data=json.dumps(body),
-                headers={"Content-Type": "application/json"},
-            )
-        self.assertEqual(response.status_code, 200, response.text[:300])
-        return response.json()
+        return call_kw(self, model, method, args, kwargs).json()
 
     def test_send_sample_per_role(self):
         for login in ("dash_portal", "dash_no_crm"):

@@ -5,29 +5,12 @@ from datetime import date, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from odoo import fields
-from odoo.tools import mute_logger
 
 from odoo.addons.crm.tests.common import TestCrmCommon
+from odoo.addons.llm_lead_scoring.tests.common import (
+    call_kw,  # noqa: F401 (re-exported: this module's tests import it from here)
+)
 from odoo.addons.mail.tests.common import mail_new_test_user
-
-
-def call_kw(case, model, method, args, kwargs=None):
-    """``model.method(*args, **kwargs)`` over /web/dataset/call_kw as the web client sends it,
-    with the session of ``case`` (an HttpCase); the JSON-RPC answer (``result`` or ``error``)."""
-    body = {
-        "jsonrpc": "2.0",
-        "method": "call",
-        "id": 1,
-        "params": {"model": model, "method": method, "args": args, "kwargs": kwargs or {}},
-    }
-    with mute_logger("odoo.http"):
-        response = case.url_open(
-            "/web/dataset/call_kw/%s/%s" % (model, method),
-            data=json.dumps(body),
-            headers={"Content-Type": "application/json"},
-        )
-    case.assertEqual(response.status_code, 200, response.text[:300])
-    return response
 
 
 class LocalLLMServer:

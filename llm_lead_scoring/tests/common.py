@@ -4,7 +4,28 @@ import time
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from odoo.tools import mute_logger
+
 from odoo.addons.crm.tests.common import TestCrmCommon
+
+
+def call_kw(case, model, method, args, kwargs=None):
+    """``model.method(*args, **kwargs)`` over /web/dataset/call_kw as the web client sends it,
+    with the session of ``case`` (an HttpCase); the JSON-RPC answer (``result`` or ``error``)."""
+    body = {
+        "jsonrpc": "2.0",
+        "method": "call",
+        "id": 1,
+        "params": {"model": model, "method": method, "args": args, "kwargs": kwargs or {}},
+    }
+    with mute_logger("odoo.http"):
+        response = case.url_open(
+            "/web/dataset/call_kw/%s/%s" % (model, method),
+            data=json.dumps(body),
+            headers={"Content-Type": "application/json"},
+        )
+    case.assertEqual(response.status_code, 200, response.text[:300])
+    return response
 
 
 def openai_body(content, tokens_in=12, tokens_out=34):

@@ -8,11 +8,10 @@ import inspect
 import json
 
 from odoo.tests import HttpCase, tagged
-from odoo.tools import mute_logger
 
 from odoo.addons.mail.tests.common import mail_new_test_user
 
-from .common import LlmLeadScoringCommon, openai_body
+from .common import LlmLeadScoringCommon, call_kw, openai_body
 
 SECRET = "sk-test-SECRET-123"
 ROLES = ("portal", "employee", "salesperson", "team_leader", "manager")
@@ -137,19 +136,7 @@ class TestGatewayAccess(LlmLeadScoringCommon, HttpCase):
 
     def _rpc(self, model, method, args, kwargs=None):
         """call_kw over HTTP; returns the decoded answer (never a key in it)."""
-        body = {
-            "jsonrpc": "2.0",
-            "method": "call",
-            "id": 1,
-            "params": {"model": model, "method": method, "args": args, "kwargs": kwargs or {}},
-        }
-        with mute_logger("odoo.http"):
-            response = self.url_open(
-                "/web/dataset/call_kw/%s/%s" % (model, method),
-                data=json.dumps(body),
-                headers={"Content-Type": "application/json"},
-            )
-        self.assertEqual(response.status_code, 200, response.text[:300])
+        response = call_kw(self, model, method, args, kwargs)
         for secret in (SECRET, "Bearer"):
             self.assertNotIn(secret, response.text, "%s.%s leaks %r" % (model, method, secret))
         return response.json()
