@@ -1,4 +1,4 @@
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from freezegun import freeze_time
 
@@ -251,6 +251,18 @@ class AnalysesCommon(DashboardCommon):
                 result.append((old, (date - start).total_seconds() / 86400.0))
             start = date
         return result
+
+    def won_history(self, user, company_ids):
+        """The won deals the norms of March 2019 learn from, as the user reads them."""
+        stop = self.day("2019-04-01 00:00:00")
+        return [
+            lead
+            for lead in self.visible_leads(user, company_ids)
+            if lead.active
+            and lead.stage_id.is_won
+            and lead.date_closed
+            and stop - timedelta(days=365) <= lead.date_closed < stop
+        ]
 
     def in_period(self, value):
         start = datetime.fromisoformat(PERIOD[0])

@@ -1,4 +1,4 @@
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from unittest.mock import patch
 
 from odoo import fields
@@ -34,17 +34,6 @@ class TestAnalyses(AnalysesCommon):
         reached = [sum(1 for f in furthest if f >= index) for index in range(len(stages))]
         medians = {stage: percentile(days, 0.5) for stage, days in stays.items()}
         return stages, reached, medians
-
-    def won_history(self, user, company_ids):
-        stop = datetime(2019, 4, 1)
-        return [
-            lead
-            for lead in self.visible_leads(user, company_ids)
-            if lead.active
-            and lead.stage_id.is_won
-            and lead.date_closed
-            and stop - timedelta(days=365) <= lead.date_closed < stop
-        ]
 
     # ------------------------------------------------------------
     # TESTS

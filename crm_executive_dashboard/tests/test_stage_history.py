@@ -1,5 +1,3 @@
-from datetime import timedelta
-
 from freezegun import freeze_time
 
 from odoo.tests import HttpCase, new_test_user, tagged
@@ -24,18 +22,6 @@ class StageHistoryCase(AnalysesCommon):
             result.append((old or False, new or False, previous, date))
             previous = date
         return result
-
-    def won_history(self, user, company_ids):
-        """The won deals the norms of March 2019 learn from, as the user reads them."""
-        stop = self.day("2019-04-01 00:00:00")
-        return [
-            lead
-            for lead in self.visible_leads(user, company_ids)
-            if lead.active
-            and lead.stage_id.is_won
-            and lead.date_closed
-            and stop - timedelta(days=365) <= lead.date_closed < stop
-        ]
 
     def move(self, leads, stage, when):
         with freeze_time(when):
