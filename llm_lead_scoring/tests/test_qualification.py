@@ -160,6 +160,32 @@ class TestQualification(LlmLeadScoringCommon):
         lead.write({"ai_bant_budget": "confirmed", "ai_bant_need": "confirmed"})
         self.assertEqual(lead.ai_qualification_status, "partly")
 
+    def test_install_on_existing_leads(self):
+        """Installed into a database that has leads: they read unknown and unqualified at
+        once (no UPDATE of every lead), the database keeps no default of its own, and a lead
+        created afterwards gets Odoo's defaults."""
+        lead = self._full_lead(description=False)
+        columns = ["ai_bant_%s" % item for item in qualification.ITEMS]
+        columns.append("ai_qualification_status")
+        for column in columns:
+            self.env.cr.execute(f'ALTER TABLE crm_lead DROP COLUMN "{column}"')
+        self.registry.init_models(
+            self.env.cr, ["crm.lead"], {"module": "llm_lead_scoring"}, install=False
+        )
+        self.env.invalidate_all()
+        self.assertEqual(
+            [lead[column] for column in columns], ["unknown"] * 4 + ["unqualified"]
+        )
+        self.env.cr.execute(
+            """SELECT column_name, column_default FROM information_schema.columns
+                WHERE table_name = 'crm_lead' AND column_name = ANY(%s)""",
+            [columns],
+        )
+        self.assertEqual(dict(self.env.cr.fetchall()), dict.fromkeys(columns))
+        later = self._full_lead(description=False)
+        self.assertEqual(later.ai_bant_need, "unknown")
+        self.assertEqual(later.ai_qualification_status, "unqualified")
+
     def test_rules(self):
         rules = qualification.from_rules
         self.assertEqual(rules(["Send me a brochure."])["budget"], ("unknown", False))
