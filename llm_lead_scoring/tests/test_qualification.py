@@ -173,9 +173,7 @@ class TestQualification(LlmLeadScoringCommon):
             self.env.cr, ["crm.lead"], {"module": "llm_lead_scoring"}, install=False
         )
         self.env.invalidate_all()
-        self.assertEqual(
-            [lead[column] for column in columns], ["unknown"] * 4 + ["unqualified"]
-        )
+        self.assertEqual([lead[column] for column in columns], ["unknown"] * 4 + ["unqualified"])
         self.env.cr.execute(
             """SELECT column_name, column_default FROM information_schema.columns
                 WHERE table_name = 'crm_lead' AND column_name = ANY(%s)""",
