@@ -5,6 +5,7 @@ from odoo.osv import expression
 from odoo.tools import SQL
 
 from .crm_executive_dashboard import AI_HIGH_SCORE, AI_LOW_SCORE, WON_DOMAIN
+from .crm_lead import AI_TABLE
 
 # expected revenue bands of the win/loss page, in the lead's company currency: [low, high)
 REVENUE_BANDS = ((0, 1000), (1000, 10000), (10000, 100000), (100000, None))
@@ -40,7 +41,9 @@ class CrmExecutiveDashboardAnalysesSales(models.AbstractModel):
     # ------------------------------------------------------------
 
     @api.model
-    def _band_sql(self):
+    def _band_sql(self, ai_alias):
+        """SQL of the revenue band and of the AI band of a lead; ``ai_alias``: the lead's row
+        in the dashboard's narrow AI table (left-joined), which holds its AI columns."""
         whens = [
             SQL("WHEN COALESCE(crm_lead.expected_revenue, 0) < %s THEN %s", high, index)
             for index, (_low, high) in enumerate(REVENUE_BANDS)
@@ -49,12 +52,14 @@ class CrmExecutiveDashboardAnalysesSales(models.AbstractModel):
         whens.append(SQL("ELSE %s", len(REVENUE_BANDS) - 1))
         revenue = SQL("CASE %s END", SQL(" ").join(whens))
         ai = SQL(
-            """CASE WHEN crm_lead.ai_last_enrichment_date IS NULL THEN 'none'
-                    WHEN crm_lead.ai_probability_score >= %s THEN 'high'
-                    WHEN crm_lead.ai_probability_score >= %s THEN 'medium'
+            """CASE WHEN %(scored_at)s IS NULL THEN 'none'
+                    WHEN %(score)s >= %(high)s THEN 'high'
+                    WHEN %(score)s >= %(low)s THEN 'medium'
                     ELSE 'low' END""",
-            AI_HIGH_SCORE,
-            AI_LOW_SCORE,
+            scored_at=SQL.identifier(ai_alias, "scored_at"),
+            score=SQL.identifier(ai_alias, "score"),
+            high=AI_HIGH_SCORE,
+            low=AI_LOW_SCORE,
         )
         return revenue, ai
 
@@ -147,7 +152,11 @@ class CrmExecutiveDashboardAnalysesSales(models.AbstractModel):
     @api.model
     def _analysis_winloss(self, p):
         domains = self._analysis_domains(p)
-        revenue_band, ai_band = self._band_sql()
+        query = self._lead_query(domains["closed"])
+        # the AI columns from the narrow table: with them, the query reads indexes only
+        revenue_band, ai_band = self._band_sql(
+            query.left_join("crm_lead", "id", AI_TABLE, "lead_id", "ai")
+        )
         columns = {
             "lost_reason_id": SQL("crm_lead.lost_reason_id"),
             "source_id": SQL("crm_lead.source_id"),
@@ -164,7 +173,7 @@ class CrmExecutiveDashboardAnalysesSales(models.AbstractModel):
         results = list(
             self._grouping_sets_query(
                 p,
-                self._lead_query(domains["closed"]),
+                query,
                 columns,
                 sets,
                 SQL("COUNT(*) FILTER (WHERE is_won), COUNT(*) FILTER (WHERE NOT is_won)"),

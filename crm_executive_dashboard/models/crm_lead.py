@@ -17,6 +17,12 @@ DASHBOARD_COLUMNS = (
     "probability",
     "expected_revenue",
     "date_last_stage_update",
+    # the analyses' segments (funnel, win/loss, ROI): set once, rarely written
+    "source_id",
+    "medium_id",
+    "campaign_id",
+    "country_id",
+    "lost_reason_id",
 )
 
 # the narrow copy of the AI columns of the scored leads, kept by triggers on crm_lead (any
@@ -58,32 +64,13 @@ class CrmLead(models.Model):
         res = super()._auto_init()
         # the leads closed in a period, with what the dashboard reads of them (index-only):
         # the main query and the AI query read the leads closed in the period but created
-        # before it from here, instead of the whole covering index by creation date (an
-        # earlier version of this index had no INCLUDE columns: rebuilt)
-        self._cr.execute(
-            SQL(
-                """SELECT i.indnatts > i.indnkeyatts FROM pg_index i
-                     JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = %s""",
-                "crm_lead_date_closed_dashboard_idx",
-            )
+        # before it from here, instead of the whole covering index by creation date
+        self._dashboard_covering_index(
+            "crm_lead_date_closed_dashboard_idx",
+            "date_closed",
+            ("create_date",) + tuple(c for c in DASHBOARD_COLUMNS if c != "date_closed"),
+            SQL("WHERE date_closed IS NOT NULL"),
         )
-        row = self._cr.fetchone()
-        if row and not row[0]:
-            self._cr.execute("DROP INDEX crm_lead_date_closed_dashboard_idx")
-        if not row or not row[0]:
-            self._cr.execute(
-                SQL(
-                    "CREATE INDEX %s ON %s (date_closed) INCLUDE (%s) "
-                    "WHERE date_closed IS NOT NULL",
-                    SQL.identifier("crm_lead_date_closed_dashboard_idx"),
-                    SQL.identifier(self._table),
-                    SQL(", ").join(
-                        SQL.identifier(column)
-                        for column in ("create_date",) + DASHBOARD_COLUMNS
-                        if column != "date_closed"
-                    ),
-                )
-            )
         for name in OBSOLETE_INDEXES:
             self._cr.execute(SQL("DROP INDEX IF EXISTS %s", SQL.identifier(name)))
         # the open leads by expected closing date, with what the forecast reads (index-only)
@@ -97,27 +84,8 @@ class CrmLead(models.Model):
                     SQL(", ").join(SQL.identifier(column) for column in FORECAST_COLUMNS),
                 )
             )
-        # the index of an earlier version held the AI columns: rebuilt without them
-        self._cr.execute(
-            SQL(
-                """SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-                    JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
-                   WHERE c.relname = %s AND a.attname LIKE %s""",
-                "crm_lead_dashboard_idx",
-                "ai\\_%",
-            )
-        )
-        if self._cr.fetchone():
-            self._cr.execute("DROP INDEX crm_lead_dashboard_idx")
-        if not tools.index_exists(self._cr, "crm_lead_dashboard_idx"):
-            self._cr.execute(
-                SQL(
-                    "CREATE INDEX %s ON %s (create_date) INCLUDE (%s)",
-                    SQL.identifier("crm_lead_dashboard_idx"),
-                    SQL.identifier(self._table),
-                    SQL(", ").join(SQL.identifier(column) for column in DASHBOARD_COLUMNS),
-                )
-            )
+        # the leads created in a period, with what the dashboard reads of them (index-only)
+        self._dashboard_covering_index("crm_lead_dashboard_idx", "create_date", DASHBOARD_COLUMNS)
         # the team and salesperson of the active leads in id order, to match them with their
         # activities (merge join, see the dashboard's _query_activities)
         if not tools.index_exists(self._cr, "crm_lead_active_dashboard_idx"):
@@ -143,6 +111,34 @@ class CrmLead(models.Model):
             )
         self._init_ai_table()
         return res
+
+    def _dashboard_covering_index(self, name, key, columns, where=None):
+        """Create the index ``name`` on ``key`` including ``columns``; an index of an earlier
+        version with other included columns (the AI columns, or fewer) is rebuilt."""
+        self._cr.execute(
+            SQL(
+                """SELECT array_agg(a.attname::text ORDER BY a.attname)
+                     FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                     JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+                    WHERE c.relname = %s""",
+                name,
+            )
+        )
+        found = self._cr.fetchone()[0]
+        if found == sorted({key, *columns}):
+            return
+        if found:
+            self._cr.execute(SQL("DROP INDEX %s", SQL.identifier(name)))
+        self._cr.execute(
+            SQL(
+                "CREATE INDEX %s ON %s (%s) INCLUDE (%s) %s",
+                SQL.identifier(name),
+                SQL.identifier(self._table),
+                SQL.identifier(key),
+                SQL(", ").join(SQL.identifier(column) for column in columns),
+                where or SQL(""),
+            )
+        )
 
     def _init_ai_table(self):
         """Create the narrow AI table (``AI_TABLE``, filled from the leads) and the triggers
