@@ -102,7 +102,9 @@ class CrmDashboardDigestSubscription(models.Model):
     def action_send_sample(self):
         """ "Send me a sample now" of the dashboard: the current user's digest of the last
         complete period (his subscription's frequency and teams, else the last month) is
-        mailed to him at once. Not counted as the period's digest."""
+        queued for the digest cron, which renders and mails it within minutes (rendering the
+        PDF takes seconds to tens of seconds: not in the click's request). A second click
+        while it waits queues nothing more. Not counted as the period's digest."""
         if not self.env.user.has_group("sales_team.group_sale_salesman"):
             raise AccessError(_("Only CRM users receive the dashboard digest."))
         subscription = self.search(
@@ -112,20 +114,23 @@ class CrmDashboardDigestSubscription(models.Model):
         today = self._user_today(self.env.user)
         start, end = self.env["crm.dashboard.digest"]._digest_period(period, today)
         Log = self.env["crm.dashboard.digest.log"].sudo()
-        log = Log.create(
-            {
-                "user_id": self.env.uid,
-                "company_id": self.env.company.id,
-                "period": period,
-                "date_from": start,
-                "date_to": end,
-                "is_sample": True,
-            }
-        )
-        log._render_and_mail(self.env.user, self.env.company, subscription.team_ids.ids)
+        values = {
+            "user_id": self.env.uid,
+            "company_id": self.env.company.id,
+            "period": period,
+            "date_from": start,
+            "date_to": end,
+            "is_sample": True,
+        }
+        if not Log.search_count(
+            [(key, "=", value) for key, value in values.items()] + [("state", "=", "pending")]
+        ):
+            Log.create(values)
+            self.env.ref("crm_executive_dashboard.ir_cron_crm_dashboard_digest")._trigger()
         return {
             "message": _(
-                "Your digest of %(start)s to %(end)s is on its way to %(email)s.",
+                "Your digest of %(start)s to %(end)s is being prepared: it will be mailed to "
+                "%(email)s in a few minutes.",
                 start=start,
                 end=end,
                 email=self.env.user.email or self.env.user.name,
@@ -143,7 +148,8 @@ class CrmDashboardDigestSubscription(models.Model):
 
     @api.model
     def _cron_send_digests(self, batch_size=DIGEST_BATCH):
-        """Mail each active subscription its digest of the last complete period, once.
+        """Mail the samples asked for from the dashboard (pending sample logs), then each
+        active subscription its digest of the last complete period, once.
 
         The log row of (subscription, period) is inserted before the digest is rendered, and
         committed with its mail: a second run, or a run after a crash, skips the subscribers
@@ -151,6 +157,25 @@ class CrmDashboardDigestSubscription(models.Model):
         logged on the row and retried by the next run of the same period.
         """
         Log = self.env["crm.dashboard.digest.log"].sudo()
+        # tests run in one transaction (TransactionCase or HttpCase): never commit there
+        auto_commit = not (
+            self.env.registry.in_test_mode()
+            or getattr(threading.current_thread(), "testing", False)
+        )
+        # the samples asked for from the dashboard first (someone is waiting for them)
+        samples = Log.search([("is_sample", "=", True), ("state", "=", "pending")])
+        for log in samples[:batch_size]:
+            subscription = self.sudo().search(
+                [("user_id", "=", log.user_id.id), ("company_id", "=", log.company_id.id)],
+                limit=1,
+            )
+            log._render_and_mail(log.user_id, log.company_id, subscription.team_ids.ids)
+            if auto_commit:
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+        if len(samples) > batch_size:
+            self.env.ref("crm_executive_dashboard.ir_cron_crm_dashboard_digest")._trigger()
+            return batch_size
+        batch_size -= len(samples)
         due = []
         for subscription in self.sudo().search([]):
             start, end = self.env["crm.dashboard.digest"]._digest_period(
@@ -165,11 +190,6 @@ class CrmDashboardDigestSubscription(models.Model):
         )
         sent = {(log.subscription_id.id, log.date_from) for log in done}
         todo = [(s, start, end) for s, start, end in due if (s.id, start) not in sent]
-        # tests run in one transaction (TransactionCase or HttpCase): never commit there
-        auto_commit = not (
-            self.env.registry.in_test_mode()
-            or getattr(threading.current_thread(), "testing", False)
-        )
         for subscription, start, end in todo[:batch_size]:
             subscription._send_digest(start, end)
             # each subscriber's digest is committed with its log row: a crash later in the
@@ -178,7 +198,7 @@ class CrmDashboardDigestSubscription(models.Model):
                 self.env.cr.commit()  # pylint: disable=invalid-commit
         if len(todo) > batch_size:
             self.env.ref("crm_executive_dashboard.ir_cron_crm_dashboard_digest")._trigger()
-        return len(todo[:batch_size])
+        return len(samples) + len(todo[:batch_size])
 
     def _send_digest(self, start, end):
         self.ensure_one()

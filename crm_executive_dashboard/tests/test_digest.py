@@ -336,14 +336,31 @@ class TestDigestHttp(HttpCase, DigestCommon):
             ("dash_leader", self.user_leader),
             ("dash_manager", self.user_manager),
         ):
-            answer = self._rpc(login, SUBSCRIPTION, "action_send_sample", [])
-            self.assertNotIn("error", answer, login)
-            self.assertIn("on its way", answer["result"]["message"])
+            # queued for the digest cron: the click does not wait for the PDF; a second
+            # click while it waits queues nothing more
+            for _click in range(2):
+                answer = self._rpc(login, SUBSCRIPTION, "action_send_sample", [])
+                self.assertNotIn("error", answer, login)
+                self.assertIn("is being prepared", answer["result"]["message"])
             log = self.env[DIGEST_LOG].sudo().search([("user_id", "=", user.id)])
-            self.assertEqual((len(log), log.is_sample, log.state), (1, True, "sent"), login)
-            # the sample is not the period's digest: the cron still sends it
-            self.assertFalse(log.subscription_id)
-            self.assertEqual(len(self._mails(user)), 1, login)
+            self.assertEqual((len(log), log.is_sample, log.state), (1, True, "pending"), login)
+            self.assertFalse(self._mails(user), login)
+        self.env[SUBSCRIPTION]._cron_send_digests()
+        for user in (self.user_salesman, self.user_leader, self.user_manager):
+            log = self.env[DIGEST_LOG].sudo().search([("user_id", "=", user.id)])
+            samples = log.filtered("is_sample")
+            self.assertEqual((len(samples), samples.state), (1, "sent"), user.login)
+            # the sample is not the period's digest: the cron still sends that one too
+            self.assertFalse(samples.subscription_id)
+            self.assertEqual(len(self._mails(user)), len(log), user.login)
+        # a new click after the sample was sent queues a new one
+        self._rpc("dash_manager", SUBSCRIPTION, "action_send_sample", [])
+        samples = (
+            self.env[DIGEST_LOG]
+            .sudo()
+            .search([("user_id", "=", self.user_manager.id), ("is_sample", "=", True)])
+        )
+        self.assertEqual(sorted(samples.mapped("state")), ["pending", "sent"])
 
     def test_portal_and_others_cannot_read_or_subscribe(self):
         for login in ("dash_portal", "dash_no_crm"):

@@ -109,7 +109,8 @@ class TestDashboardUi(HttpCase):
         )
 
     def test_digest_sample_tour(self):
-        """The dashboard's "Send me a sample now": one sample digest mailed to the user."""
+        """The dashboard's "Send me a sample now": one sample digest queued, then mailed to
+        the user by the digest cron."""
         admin = self.env.ref("base.user_admin")
         admin.email = "admin@yourcompany.example.com"
         Log = self.env["crm.dashboard.digest.log"].sudo()
@@ -124,6 +125,9 @@ class TestDashboardUi(HttpCase):
         self.assertEqual(len(sample), 1)
         self.assertTrue(sample.is_sample)
         self.assertEqual(sample.user_id, admin)
+        # rendered and mailed by the digest cron, not in the click's request
+        self.assertEqual(sample.state, "pending")
+        self.env["crm.dashboard.digest.subscription"]._cron_send_digests()
         self.assertEqual(sample.state, "sent")
         self.assertIn(admin.partner_id, sample.mail_id.recipient_ids)
         self.assertTrue(sample.attachment_id, "the PDF is attached")
