@@ -186,3 +186,47 @@ def test_excerpt_of_what_the_model_wrote():
     assert answers.excerpt(anthropic) == "Sure! Here is"
     assert answers.excerpt(["not", "a", "body"]) == ""
     assert answers.excerpt({"choices": []}) == ""
+
+
+def test_tool_calls_in_both_shapes():
+    openai = {
+        "choices": [
+            {
+                "message": {
+                    "content": None,
+                    "tool_calls": [
+                        {"id": "c1", "function": {"name": "count", "arguments": '{"stage": 2}'}},
+                        {"id": "c2", "function": {"name": "broken", "arguments": "{not json"}},
+                        {"id": "c3", "function": {"name": "list", "arguments": "[1, 2]"}},
+                    ],
+                },
+                "finish_reason": "tool_calls",
+            }
+        ],
+        "usage": {"prompt_tokens": 7, "completion_tokens": 3},
+    }
+    content, tokens_in, tokens_out = answers.parse_tool_calls("openai", openai)
+    # arguments that are not a JSON object are left out, the others kept with their id
+    assert json.loads(content) == {
+        "text": "",
+        "tool_calls": [{"id": "c1", "name": "count", "arguments": {"stage": 2}}],
+    }
+    assert (tokens_in, tokens_out) == (7, 3)
+    anthropic = {
+        "content": [
+            {"type": "text", "text": "Let me count."},
+            {"type": "tool_use", "id": "t1", "name": "count", "input": {"stage": 2}},
+        ],
+        "usage": {"input_tokens": 5, "output_tokens": 2},
+    }
+    content, tokens_in, tokens_out = answers.parse_tool_calls("anthropic", anthropic)
+    assert json.loads(content) == {
+        "text": "Let me count.",
+        "tool_calls": [{"id": "t1", "name": "count", "arguments": {"stage": 2}}],
+    }
+    assert (tokens_in, tokens_out) == (5, 2)
+    # the same Anthropic body read as an analysis: the tool's input is the JSON answer
+    assert answers.parse_provider_body("anthropic", anthropic)[0] == '{"stage": 2}'
+    for body in ({"choices": [{"message": {"content": " "}}]}, {"content": []}, "text"):
+        with pytest.raises(answers.UnusableAnswer):
+            answers.parse_tool_calls("anthropic" if "content" in body else "openai", body)

@@ -73,39 +73,67 @@ def bounded_schema(schema, text=BOUNDED_TEXT, items=BOUNDED_ITEMS):
     return bounded
 
 
-def parse_provider_body(provider_type, body):
-    """Return (content, tokens_in, tokens_out) from a provider's JSON body.
+def _envelope(provider_type, body):
+    """What a provider's JSON body holds, in one shape: ``(text, tool_calls, finish_reason,
+    tokens_in, tokens_out)``, ``tool_calls`` as ``[{"id", "name", "arguments": dict}]`` (calls
+    whose arguments are not a JSON object are left out).
 
-    Anthropic's Messages API and the OpenAI chat-completions shape (OpenAI, Groq and every
-    OpenAI-compatible server) are understood; anything else is an unusable answer.
+    Anthropic's Messages API (``content`` blocks, ``tool_use``) and the OpenAI chat-completions
+    shape (OpenAI, Groq and every OpenAI-compatible server: ``choices[0].message``,
+    ``tool_calls``) are understood; a body without either is an unusable answer.
     """
     if not isinstance(body, dict):
         raise UnusableAnswer("The provider's answer is not a JSON object.")
     usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+    calls = []
     if provider_type == "anthropic":
         blocks = body.get("content")
         if not isinstance(blocks, list):
             raise UnusableAnswer("The provider's answer has no content.")
-        # structured output is asked as a forced tool call: its input is the JSON answer
-        tool = next(
-            (b for b in blocks if isinstance(b, dict) and b.get("type") == "tool_use"), None
-        )
-        if tool and isinstance(tool.get("input"), dict):
-            content = json.dumps(tool["input"], ensure_ascii=False)
-        else:
-            content = "".join(
-                b.get("text", "") for b in blocks if isinstance(b, dict) and b.get("type") == "text"
-            )
+        blocks = [block for block in blocks if isinstance(block, dict)]
+        text = "".join(block.get("text", "") for block in blocks if block.get("type") == "text")
+        for block in blocks:
+            if block.get("type") == "tool_use" and isinstance(block.get("input"), dict):
+                calls.append(
+                    {"id": block.get("id"), "name": block.get("name"), "arguments": block["input"]}
+                )
         finish = body.get("stop_reason")
         tokens_in, tokens_out = usage.get("input_tokens"), usage.get("output_tokens")
     else:
         choices = body.get("choices")
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
             raise UnusableAnswer("The provider's answer has no choices.")
-        message = choices[0].get("message") or {}
-        content = message.get("content") if isinstance(message, dict) else None
+        message = choices[0].get("message")
+        message = message if isinstance(message, dict) else {}
+        text = message.get("content")
+        for call in message.get("tool_calls") or []:
+            function = call.get("function") if isinstance(call, dict) else None
+            if not isinstance(function, dict):
+                continue
+            arguments = function.get("arguments")
+            if isinstance(arguments, str):
+                try:
+                    arguments = json.loads(arguments or "{}")
+                except ValueError:
+                    arguments = None
+            if isinstance(arguments, dict):
+                calls.append(
+                    {"id": call.get("id"), "name": function.get("name"), "arguments": arguments}
+                )
         finish = choices[0].get("finish_reason")
         tokens_in, tokens_out = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    return text, calls, finish, _int(tokens_in), _int(tokens_out)
+
+
+def parse_provider_body(provider_type, body):
+    """Return (content, tokens_in, tokens_out) from a provider's JSON body (see ``_envelope``
+    for the shapes understood). Anthropic's structured output is asked as a forced tool call:
+    its input is the JSON answer."""
+    text, calls, finish, tokens_in, tokens_out = _envelope(provider_type, body)
+    if provider_type == "anthropic" and calls:
+        content = json.dumps(calls[0]["arguments"], ensure_ascii=False)
+    else:
+        content = text
     if finish in ("length", "max_tokens"):
         raise UnusableAnswer(
             "The answer was truncated at the maximum number of tokens (the model did not stop)."
@@ -115,22 +143,16 @@ def parse_provider_body(provider_type, body):
             "The provider's answer is empty (with a local server, check the model's chat "
             "template)."
         )
-    return content, _int(tokens_in), _int(tokens_out)
+    return content, tokens_in, tokens_out
 
 
 def excerpt(body, limit=250):
     """The start of the text a provider's body holds (OpenAI or Anthropic shape), or ''."""
-    if not isinstance(body, dict):
+    shape = "anthropic" if isinstance(body, dict) and isinstance(body.get("content"), list) else ""
+    try:
+        text = _envelope(shape, body)[0]
+    except UnusableAnswer:
         return ""
-    if isinstance(body.get("content"), list):
-        text = "".join(
-            b.get("text", "") for b in body["content"] if isinstance(b, dict) and b.get("text")
-        )
-    else:
-        choices = body.get("choices")
-        first = choices[0] if isinstance(choices, list) and choices else {}
-        message = first.get("message") if isinstance(first, dict) else None
-        text = message.get("content") if isinstance(message, dict) else ""
     return (text if isinstance(text, str) else "").strip()[:limit]
 
 
@@ -294,44 +316,9 @@ def parse_analysis(content, data_texts=()):
 def parse_tool_calls(provider_type, body):
     """``(content, tokens_in, tokens_out)`` of an answer to a request with ``tools``
     (function calling): ``content`` is JSON ``{"text": str, "tool_calls": [{"id", "name",
-    "arguments": dict}]}``. OpenAI form (``message.tool_calls``; Groq and OpenAI-compatible
-    servers) and Anthropic's ``tool_use`` blocks are understood."""
-    if not isinstance(body, dict):
-        raise UnusableAnswer("The provider's answer is not a JSON object.")
-    usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
-    calls = []
-    if provider_type == "anthropic":
-        blocks = body.get("content") if isinstance(body.get("content"), list) else []
-        blocks = [b for b in blocks if isinstance(b, dict)]
-        text = "".join(b.get("text", "") for b in blocks if b.get("type") == "text")
-        for block in blocks:
-            if block.get("type") == "tool_use" and isinstance(block.get("input"), dict):
-                calls.append(
-                    {"id": block.get("id"), "name": block.get("name"), "arguments": block["input"]}
-                )
-        tokens_in, tokens_out = usage.get("input_tokens"), usage.get("output_tokens")
-    else:
-        choices = body.get("choices")
-        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-            raise UnusableAnswer("The provider's answer has no choices.")
-        message = choices[0].get("message") or {}
-        text = message.get("content") or "" if isinstance(message, dict) else ""
-        for call in (message.get("tool_calls") or []) if isinstance(message, dict) else []:
-            function = call.get("function") if isinstance(call, dict) else None
-            if not isinstance(function, dict):
-                continue
-            arguments = function.get("arguments")
-            if isinstance(arguments, str):
-                try:
-                    arguments = json.loads(arguments or "{}")
-                except ValueError:
-                    arguments = None
-            if isinstance(arguments, dict):
-                calls.append(
-                    {"id": call.get("id"), "name": function.get("name"), "arguments": arguments}
-                )
-        tokens_in, tokens_out = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    "arguments": dict}]}`` (see ``_envelope`` for the shapes understood)."""
+    text, calls, _finish, tokens_in, tokens_out = _envelope(provider_type, body)
     if not calls and not (isinstance(text, str) and text.strip()):
         raise UnusableAnswer("The provider's answer has neither text nor tool calls.")
     content = json.dumps({"text": text or "", "tool_calls": calls}, ensure_ascii=False)
-    return content, _int(tokens_in), _int(tokens_out)
+    return content, tokens_in, tokens_out
