@@ -19,13 +19,13 @@ of queries of one call and the load average of the machine.
 """
 
 import argparse
-import inspect
 import os
 import statistics
 import time
 from datetime import date, timedelta
+from functools import partial
 
-from benchlib import add_database_arguments, open_registry
+from benchlib import add_database_arguments, open_registry, profile_queries
 
 ANALYSES = ("funnel", "bottlenecks", "winloss", "roi")
 
@@ -93,39 +93,6 @@ def vacuum(args):
             cr.execute("VACUUM ANALYZE %s" % table)
     connection.close()
     print("vacuum analyze (%.1f s)" % (time.time() - started))
-
-
-def profile_analysis(dashboard, name, start, stop):
-    """Each query of one call of an analysis: (seconds, method that ran it, first words),
-    slowest first."""
-    from odoo import sql_db
-
-    timings = []
-    execute = sql_db.Cursor.execute
-
-    def timed(cursor, query, params=None, log_exceptions=True):
-        started = time.perf_counter()
-        try:
-            return execute(cursor, query, params, log_exceptions)
-        finally:
-            caller = next(
-                (
-                    frame.function
-                    for frame in inspect.stack()[1:12]
-                    if "crm_executive_dashboard" in frame.filename
-                ),
-                "?",
-            )
-            text = " ".join(str(getattr(query, "code", query)).split())[:70]
-            timings.append((time.perf_counter() - started, caller, text))
-
-    sql_db.Cursor.execute = timed
-    try:
-        dashboard.env.invalidate_all()
-        dashboard.get_analysis(name, start, stop)
-    finally:
-        sql_db.Cursor.execute = execute
-    return sorted(timings, reverse=True)
 
 
 def load():
@@ -212,7 +179,9 @@ def main():
                     if args.cold:
                         env["crm.executive.dashboard.norm"].sudo()._invalidate_norms()
                     print("%s, %s: slowest queries" % (label, name))
-                    for elapsed, caller, text in profile_analysis(dashboard, name, start, stop)[:4]:
+                    for elapsed, caller, text in profile_queries(
+                        dashboard.env, partial(dashboard.get_analysis, name, start, stop)
+                    )[:4]:
                         print("    %.3f s  %-28s %s" % (elapsed, caller, text))
         cr.rollback()
 

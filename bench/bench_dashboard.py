@@ -22,7 +22,6 @@ of one more run of the dashboard, slowest first.
 """
 
 import argparse
-import inspect
 import os
 import resource
 import statistics
@@ -30,8 +29,9 @@ import sys
 import time
 import tracemalloc
 from datetime import date, timedelta
+from functools import partial
 
-from benchlib import add_database_arguments, open_registry
+from benchlib import add_database_arguments, open_registry, profile_queries
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -118,40 +118,6 @@ def run_baseline(cr, factor, params, settings):
 
 # the targets of issue 14, by size of the database: (leads at least, ratio at most, seconds under)
 TARGETS = ((1000000, 1.5, 2.0), (100000, 2.0, None))
-
-
-def profile_queries(dashboard, date_from, date_to):
-    """Each query of one run of ``get_dashboard_data``: (seconds, method of the dashboard that
-    ran it, first words of the query), slowest first."""
-    from odoo import sql_db
-
-    timings = []
-    execute = sql_db.Cursor.execute
-
-    def timed(cursor, query, params=None, log_exceptions=True):
-        started = time.perf_counter()
-        try:
-            return execute(cursor, query, params, log_exceptions)
-        finally:
-            elapsed = time.perf_counter() - started
-            caller = next(
-                (
-                    frame.function
-                    for frame in inspect.stack()[1:12]
-                    if "crm_executive_dashboard" in frame.filename
-                ),
-                "?",
-            )
-            text = " ".join(str(getattr(query, "code", query)).split())[:70]
-            timings.append((elapsed, caller, text))
-
-    sql_db.Cursor.execute = timed
-    try:
-        dashboard.env.invalidate_all()
-        dashboard.get_dashboard_data(date_from, date_to)
-    finally:
-        sql_db.Cursor.execute = execute
-    return sorted(timings, reverse=True)
 
 
 def main():
@@ -286,7 +252,13 @@ def measure(args):
         dashboard.get_dashboard_data(date_from, date_to)
         peak_trace = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-        profile = profile_queries(dashboard, date_from, date_to) if args.profile else []
+        profile = (
+            profile_queries(
+                dashboard.env, partial(dashboard.get_dashboard_data, date_from, date_to)
+            )
+            if args.profile
+            else []
+        )
         baselines = {
             name: (statistics.median(times), min(times)) for name, times in sql_times.items()
         }

@@ -1,4 +1,8 @@
-"""What every benchmark script shares: the database options and opening Odoo's registry."""
+"""What every benchmark script shares: the database options, opening Odoo's registry, and
+timing each query of one call."""
+
+import inspect
+import time
 
 
 def add_database_arguments(parser):
@@ -33,3 +37,33 @@ def open_registry(args):
         odoo_args += ["--addons-path", args.addons_path]
     odoo.tools.config.parse_config(odoo_args)
     return odoo.modules.registry.Registry(args.database)
+
+
+def profile_queries(env, call, module="crm_executive_dashboard"):
+    """Each query run by ``call()`` (ORM caches emptied first): (seconds, method of ``module``
+    that ran it, first words of the query), slowest first."""
+    from odoo import sql_db
+
+    timings = []
+    execute = sql_db.Cursor.execute
+
+    def timed(cursor, query, params=None, log_exceptions=True):
+        started = time.perf_counter()
+        try:
+            return execute(cursor, query, params, log_exceptions)
+        finally:
+            elapsed = time.perf_counter() - started
+            caller = next(
+                (frame.function for frame in inspect.stack()[1:12] if module in frame.filename),
+                "?",
+            )
+            text = " ".join(str(getattr(query, "code", query)).split())[:70]
+            timings.append((elapsed, caller, text))
+
+    sql_db.Cursor.execute = timed
+    try:
+        env.invalidate_all()
+        call()
+    finally:
+        sql_db.Cursor.execute = execute
+    return sorted(timings, reverse=True)
