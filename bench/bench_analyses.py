@@ -25,7 +25,7 @@ import time
 from datetime import date, timedelta
 from functools import partial
 
-from benchlib import add_database_arguments, open_registry, profile_queries
+from benchlib import add_database_arguments, connect, open_registry, profile_queries
 
 ANALYSES = ("funnel", "bottlenecks", "winloss", "roi")
 
@@ -77,16 +77,7 @@ def add_history(env):
 def vacuum(args):
     """VACUUM ANALYZE the tables the history step wrote, as autovacuum does after a bulk insert
     (the visibility map lets the analyses read the stage history's index alone)."""
-    import psycopg2
-
-    connection = psycopg2.connect(
-        dbname=args.database,
-        host=args.db_host,
-        port=args.db_port,
-        user=args.db_user,
-        password=args.db_password,
-    )
-    connection.autocommit = True
+    connection = connect(args)
     started = time.time()
     with connection.cursor() as cr:
         for table in ("mail_message", "mail_tracking_value", "crm_lead_stage_history"):

@@ -38,7 +38,7 @@ import subprocess
 import sys
 import time
 
-from benchlib import add_database_arguments, open_registry
+from benchlib import add_database_arguments, connect, open_registry
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OPEN_LEADS_SQL = """SELECT COUNT(*) FROM crm_lead l
@@ -261,16 +261,7 @@ def load():
 
 def copy_template(args):
     """Drop -d and create it again as a copy of --template."""
-    import psycopg2
-
-    connection = psycopg2.connect(
-        dbname="postgres",
-        host=args.db_host,
-        port=args.db_port,
-        user=args.db_user,
-        password=args.db_password,
-    )
-    connection.autocommit = True
+    connection = connect(args, "postgres")
     with connection.cursor() as cr:
         cr.execute('DROP DATABASE IF EXISTS "%s"' % args.database.replace('"', ""))
         cr.execute(

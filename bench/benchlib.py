@@ -39,6 +39,22 @@ def open_registry(args):
     return odoo.modules.registry.Registry(args.database)
 
 
+def connect(args, database=None):
+    """A psycopg2 connection in autocommit mode to ``database`` (default: the -d database),
+    outside Odoo: for VACUUM, CREATE DATABASE and the like."""
+    import psycopg2
+
+    connection = psycopg2.connect(
+        dbname=database or args.database,
+        host=args.db_host,
+        port=args.db_port,
+        user=args.db_user,
+        password=args.db_password,
+    )
+    connection.autocommit = True
+    return connection
+
+
 def profile_queries(env, call, module="crm_executive_dashboard"):
     """Each query run by ``call()`` (ORM caches emptied first): (seconds, method of ``module``
     that ran it, first words of the query), slowest first."""
