@@ -344,6 +344,12 @@ class CrmExecutiveDashboard(models.AbstractModel):
         return leads._search(domain)
 
     @api.model
+    def _lead_from_where(self, domain):
+        """The FROM and WHERE clauses of ``_lead_query(domain)``, for a query of their own."""
+        query = self._lead_query(domain)
+        return query.from_clause, query.where_clause or SQL("TRUE")
+
+    @api.model
     def _state_sql(self, p):
         won_ids = p["won_stage_ids"] or [0]
         won = SQL("(crm_lead.active AND crm_lead.stage_id = ANY(%s))", won_ids)

@@ -86,14 +86,16 @@ class CrmExecutiveDashboardAi(models.AbstractModel):
                 ]
             ),
         ):
-            query = self._lead_query(expression.AND([p["base_domain"], COUNTED_DOMAIN, domain]))
+            leads_from, leads_where = self._lead_from_where(
+                expression.AND([p["base_domain"], COUNTED_DOMAIN, domain])
+            )
             branches.append(
                 SQL(
                     "(SELECT %s FROM %s JOIN %s ai ON ai.lead_id = crm_lead.id WHERE %s)",
                     figures,
-                    query.from_clause,
+                    leads_from,
                     SQL.identifier(AI_TABLE),
-                    query.where_clause or SQL("TRUE"),
+                    leads_where,
                 )
             )
         # its own planner settings: the joins with the narrow table are hashed by all the
@@ -118,15 +120,15 @@ class CrmExecutiveDashboardAi(models.AbstractModel):
         """The ``TOP_AI_LEADS`` leads of ``domain`` with the highest AI score: read in the order
         of the narrow AI table's index on the score, the first ones are found without sorting
         the scored leads."""
-        query = self._lead_query(domain)
+        leads_from, leads_where = self._lead_from_where(domain)
         self.env.cr.execute(
             SQL(
                 """SELECT crm_lead.id FROM %s JOIN %s ai ON ai.lead_id = crm_lead.id
                     WHERE %s AND ai.scored_at IS NOT NULL AND ai.score IS NOT NULL
                  ORDER BY ai.score DESC, ai.lead_id DESC LIMIT %s""",
-                query.from_clause,
+                leads_from,
                 SQL.identifier(AI_TABLE),
-                query.where_clause or SQL("TRUE"),
+                leads_where,
                 TOP_AI_LEADS,
             )
         )

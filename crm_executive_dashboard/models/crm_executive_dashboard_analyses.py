@@ -170,7 +170,7 @@ class CrmExecutiveDashboardAnalyses(models.AbstractModel):
         created = self._analysis_domains(p)["created"]
         stages = self._stages_in_order(p)
         stage_ids = stages.ids or [0]
-        query = self._lead_query(created)
+        leads_from, leads_where = self._lead_from_where(created)
         self.env["crm.lead.stage.history"].flush_model()
 
         def position(column):
@@ -216,8 +216,8 @@ class CrmExecutiveDashboardAnalyses(models.AbstractModel):
                     current=position(SQL("crm_lead.stage_id")),
                     left=position(SQL("h.stage_id")),
                     entered=position(SQL("h.next_stage_id")),
-                    leads_from=query.from_clause,
-                    leads_where=query.where_clause or SQL("TRUE"),
+                    leads_from=leads_from,
+                    leads_where=leads_where,
                 )
             )
             rows = self.env.cr.fetchall()

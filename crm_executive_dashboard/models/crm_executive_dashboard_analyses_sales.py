@@ -245,7 +245,7 @@ class CrmExecutiveDashboardAnalysesSales(models.AbstractModel):
             for start, stop in self._bucket_starts(p)
         ]
         bounds = [utc for _start, utc, _stop in buckets] + [p["to_utc"]]
-        query = self._lead_query(domains["closed"])
+        leads_from, leads_where = self._lead_from_where(domains["closed"])
         self.env.cr.execute(
             SQL(
                 """SELECT width_bucket(crm_lead.date_closed, %s::timestamp[]),
@@ -254,8 +254,8 @@ class CrmExecutiveDashboardAnalysesSales(models.AbstractModel):
                 bounds,
                 self._state_sql(p)["won"],
                 self._state_sql(p)["won"],
-                query.from_clause,
-                query.where_clause or SQL("TRUE"),
+                leads_from,
+                leads_where,
             )
         )
         counts = {bucket: (won, lost) for bucket, won, lost in self.env.cr.fetchall()}

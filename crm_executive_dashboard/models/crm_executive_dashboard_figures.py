@@ -195,14 +195,16 @@ class CrmExecutiveDashboardFigures(models.AbstractModel):
         )
         branches = []
         for domain in parts:
-            query = self._lead_query(expression.AND([p["base_domain"], domain]))
+            leads_from, leads_where = self._lead_from_where(
+                expression.AND([p["base_domain"], domain])
+            )
             branches.append(
                 SQL(
                     "(SELECT %s, %s FROM %s WHERE %s GROUP BY %s)",
                     keys,
                     aggregates,
-                    query.from_clause,
-                    query.where_clause or SQL("TRUE"),
+                    leads_from,
+                    leads_where,
                     keys,
                 )
             )

@@ -101,7 +101,7 @@ class CrmExecutiveDashboardKpi(models.AbstractModel):
         do); leads without that date are not converted."""
         steps, factor = self._period_conversion(p)
         bounds = [datetime.combine(day, time.min) for day in steps] or [datetime.min]
-        query = self._lead_query(domain)
+        leads_from, leads_where = self._lead_from_where(domain)
         date_column = SQL.identifier("crm_lead", date_field)
         keys = [
             SQL("crm_lead.company_id"),
@@ -114,8 +114,8 @@ class CrmExecutiveDashboardKpi(models.AbstractModel):
                 "SELECT %s, %s FROM %s WHERE %s GROUP BY %s",
                 SQL(", ").join(keys),
                 aggregates,
-                query.from_clause,
-                query.where_clause or SQL("TRUE"),
+                leads_from,
+                leads_where,
                 SQL(", ").join(keys),
             )
         )
@@ -140,7 +140,7 @@ class CrmExecutiveDashboardKpi(models.AbstractModel):
             SQL(
                 "SELECT COUNT(*), COUNT(*) FILTER (WHERE %s) FROM %s WHERE %s",
                 self._state_sql(p)["opp"],
-                *self._kpi_from_where(domains["total_leads"]),
+                *self._lead_from_where(domains["total_leads"]),
             )
         )
         leads, opps = self.env.cr.fetchone()
@@ -154,7 +154,7 @@ class CrmExecutiveDashboardKpi(models.AbstractModel):
                 "SELECT COUNT(*) FILTER (WHERE %s), COUNT(*) FILTER (WHERE %s) FROM %s WHERE %s",
                 state["won"],
                 state["lost"],
-                *self._kpi_from_where(domains["win_rate"]),
+                *self._lead_from_where(domains["win_rate"]),
             )
         )
         won, lost = self.env.cr.fetchone()
@@ -198,8 +198,3 @@ class CrmExecutiveDashboardKpi(models.AbstractModel):
         pipeline = sum((revenue or 0.0) * rate for rate, revenue, _weighted in rows)
         weighted = sum((weighted or 0.0) * rate / 100.0 for rate, _revenue, weighted in rows)
         return {"pipeline_cur": pipeline, "weighted_cur": weighted}
-
-    @api.model
-    def _kpi_from_where(self, domain):
-        query = self._lead_query(domain)
-        return query.from_clause, query.where_clause or SQL("TRUE")

@@ -193,7 +193,7 @@ class CrmExecutiveDashboardSections(models.AbstractModel):
                 ],
             ]
         )
-        query = self._lead_query(domain)
+        leads_from, leads_where = self._lead_from_where(domain)
         steps, factor = self._period_conversion(p)
         steps = [datetime.combine(day, time.min) for day in steps] or [datetime.min]
         # amounts by month, company and rate step of the creation date (open leads are
@@ -209,7 +209,7 @@ class CrmExecutiveDashboardSections(models.AbstractModel):
                  FROM %(from)s WHERE %(where)s GROUP BY 1, 2, 3""",
                 steps=steps,
                 commit=FORECAST_COMMIT_PROBABILITY,
-                **{"from": query.from_clause, "where": query.where_clause or SQL("TRUE")},
+                **{"from": leads_from, "where": leads_where},
             )
         )
         by_month = {}
