@@ -164,12 +164,14 @@ class CrmDashboardDigestSubscription(models.Model):
         )
         # the samples asked for from the dashboard first (someone is waiting for them)
         samples = Log.search([("is_sample", "=", True), ("state", "=", "pending")])
+        # the teams of the subscription whose frequency the click took, if any
+        teams = {
+            (s.user_id, s.company_id, s.period): s.team_ids.ids
+            for s in self.sudo().search([("user_id", "in", samples.user_id.ids)])
+        }
         for log in samples[:batch_size]:
-            subscription = self.sudo().search(
-                [("user_id", "=", log.user_id.id), ("company_id", "=", log.company_id.id)],
-                limit=1,
-            )
-            log._render_and_mail(log.user_id, log.company_id, subscription.team_ids.ids)
+            key = (log.user_id, log.company_id, log.period)
+            log._render_and_mail(log.user_id, log.company_id, teams.get(key, []))
             if auto_commit:
                 self.env.cr.commit()  # pylint: disable=invalid-commit
         if len(samples) > batch_size:
