@@ -20,6 +20,8 @@ AI_HIGH_SCORE = 70
 AI_LOW_SCORE = 40
 AI_ACCURACY_TOLERANCE = 20
 TOP_AI_LEADS = 10
+# branches of the AI query by creation date, run in parallel (see _query_ai_figures)
+AI_QUERY_PARTS = 3
 # memory of each hash table of the dashboard's queries (a few thousand groups of ~20 sums)
 DASHBOARD_WORK_MEM = "64MB"
 # the figures of the main query, per period

@@ -7,6 +7,7 @@ from .crm_executive_dashboard import (
     AI_FIGURES,
     AI_HIGH_SCORE,
     AI_LOW_SCORE,
+    AI_QUERY_PARTS,
     COUNTED_DOMAIN,
     DASHBOARD_WORK_MEM,
     TOP_AI_LEADS,
@@ -24,22 +25,26 @@ class CrmExecutiveDashboardAi(models.AbstractModel):
 
         The AI columns are read from the narrow copy of them the module keeps (``AI_TABLE``,
         see ``crm_lead.py``), not from crm_lead: no index of crm_lead holds an AI column, so
-        that scoring a lead stays a HOT update. The leads come in two branches: created in the
-        period (an index-only scan of ``crm_lead_dashboard_idx``), and closed in it but created
-        outside of it.
+        that scoring a lead stays a HOT update. The leads created in the period are matched
+        with their AI row in the order of both indexes on (creation date, id), the lead's
+        ``crm_lead_dashboard_idx`` and the AI table's created index: a merge join of two
+        index-only scans, where a hash join would hash every lead of the period; the period is
+        cut in ``AI_QUERY_PARTS`` branches of a UNION ALL that PostgreSQL runs in parallel
+        (Parallel Append). The scored leads closed in the period but created outside of it
+        are found by closing date in the AI table (its closed index) and matched with their
+        lead by (creation date, id), or by id for a lead without creation date.
         """
         st = self._state_sql(p)
-        created = self._in_range_sql(SQL("crm_lead.create_date"), p["from_utc"], p["to_utc"])
         closed = SQL(
             "(%s AND (%s OR %s))",
             self._in_range_sql(SQL("crm_lead.date_closed"), p["from_utc"], p["to_utc"]),
             st["won"],
             st["lost"],
         )
-        scored = SQL("(%s AND ai.scored_at IS NOT NULL)", created)
-        closed_scored = SQL("(%s AND ai.scored_at IS NOT NULL)", closed)
+        scored = SQL("ai.scored_at IS NOT NULL")
         score = SQL("ai.score")
-        figures = SQL(
+        # the figures of the leads created in the period
+        created_figures = SQL(
             """COUNT(*) FILTER (WHERE %(scored)s),
                SUM(%(score)s) FILTER (WHERE %(scored)s),
                COUNT(*) FILTER (WHERE %(scored)s AND %(score)s >= %(high)s),
@@ -47,34 +52,67 @@ class CrmExecutiveDashboardAi(models.AbstractModel):
                COUNT(*) FILTER (WHERE %(scored)s AND %(score)s < %(low)s),
                COUNT(*) FILTER (WHERE %(scored)s
                                 AND ABS(%(score)s - COALESCE(crm_lead.probability, 0)) <= %(tol)s),
-               COUNT(*) FILTER (WHERE %(created)s AND ai.status = 'completed'),
-               COUNT(*) FILTER (WHERE %(created)s AND ai.status IN ('pending', 'processing')),
-               COUNT(*) FILTER (WHERE %(created)s AND ai.status = 'failed'),
+               COUNT(*) FILTER (WHERE ai.status = 'completed'),
+               COUNT(*) FILTER (WHERE ai.status IN ('pending', 'processing')),
+               COUNT(*) FILTER (WHERE ai.status = 'failed'),
                SUM(ai.completeness) FILTER (WHERE %(scored)s),
                COUNT(ai.completeness) FILTER (WHERE %(scored)s),
                SUM(ai.clarity) FILTER (WHERE %(scored)s),
                COUNT(ai.clarity) FILTER (WHERE %(scored)s),
                SUM(ai.engagement) FILTER (WHERE %(scored)s),
-               COUNT(ai.engagement) FILTER (WHERE %(scored)s),
-               COUNT(*) FILTER (WHERE %(closed_scored)s AND %(score)s >= %(high)s),
-               COUNT(*) FILTER (WHERE %(closed_scored)s AND %(score)s >= %(high)s AND %(won)s),
-               COUNT(*) FILTER (WHERE %(closed_scored)s AND %(score)s < %(low)s),
-               COUNT(*) FILTER (WHERE %(closed_scored)s AND %(score)s < %(low)s AND %(won)s)""",
+               COUNT(ai.engagement) FILTER (WHERE %(scored)s)""",
             scored=scored,
             score=score,
             high=AI_HIGH_SCORE,
             low=AI_LOW_SCORE,
             tol=AI_ACCURACY_TOLERANCE,
-            created=created,
-            closed_scored=closed_scored,
+        )
+        # the same columns for the leads created outside of the period (the same types, so
+        # that the branches are run in parallel)
+        none_created = SQL(
+            "NULL::bigint, NULL::float8, %s, %s",
+            SQL(", ").join([SQL("NULL::bigint")] * 7),
+            SQL(", ").join([SQL("NULL::float8, NULL::bigint")] * 3),
+        )
+        closed_scored = SQL("(%s AND %s)", closed, scored)
+        won_rates = SQL(
+            """COUNT(*) FILTER (WHERE %(closed)s AND %(score)s >= %(high)s),
+               COUNT(*) FILTER (WHERE %(closed)s AND %(score)s >= %(high)s AND %(won)s),
+               COUNT(*) FILTER (WHERE %(closed)s AND %(score)s < %(low)s),
+               COUNT(*) FILTER (WHERE %(closed)s AND %(score)s < %(low)s AND %(won)s)""",
+            closed=closed_scored,
+            score=score,
+            high=AI_HIGH_SCORE,
+            low=AI_LOW_SCORE,
             won=st["won"],
         )
-        period_created = self._range_domain("create_date", p["from_utc"], p["to_utc"])
         branches = []
-        for domain in (
-            period_created,
+        step = (p["to_utc"] - p["from_utc"]) / AI_QUERY_PARTS
+        cuts = [p["from_utc"] + step * index for index in range(AI_QUERY_PARTS)] + [p["to_utc"]]
+        for start, stop in zip(cuts, cuts[1:], strict=False):
+            part = self._range_domain("create_date", start, stop)
+            leads_from, leads_where = self._lead_from_where(
+                expression.AND([p["base_domain"], COUNTED_DOMAIN, part])
+            )
+            branches.append(
+                SQL(
+                    """(SELECT %s, %s FROM %s
+                         JOIN %s ai ON ai.lead_create_date = crm_lead.create_date
+                                   AND ai.lead_id = crm_lead.id AND %s
+                        WHERE %s)""",
+                    created_figures,
+                    won_rates,
+                    leads_from,
+                    SQL.identifier(AI_TABLE),
+                    self._in_range_sql(SQL("ai.lead_create_date"), start, stop),
+                    leads_where,
+                )
+            )
+        leads_from, leads_where = self._lead_from_where(
             expression.AND(
                 [
+                    p["base_domain"],
+                    COUNTED_DOMAIN,
                     [
                         "|",
                         "|",
@@ -84,28 +122,48 @@ class CrmExecutiveDashboardAi(models.AbstractModel):
                     ],
                     self._range_domain("date_closed", p["from_utc"], p["to_utc"]),
                 ]
-            ),
-        ):
-            leads_from, leads_where = self._lead_from_where(
-                expression.AND([p["base_domain"], COUNTED_DOMAIN, domain])
             )
+        )
+        ai_closed = SQL(
+            "%s AND %s",
+            self._in_range_sql(SQL("ai.lead_date_closed"), p["from_utc"], p["to_utc"]),
+            scored,
+        )
+        for join, created_outside in (
+            (
+                SQL("ai.lead_create_date = crm_lead.create_date AND ai.lead_id = crm_lead.id"),
+                SQL(
+                    "(ai.lead_create_date < %s OR ai.lead_create_date >= %s)",
+                    p["from_utc"],
+                    p["to_utc"],
+                ),
+            ),
+            (SQL("ai.lead_id = crm_lead.id"), SQL("ai.lead_create_date IS NULL")),
+        ):
             branches.append(
                 SQL(
-                    "(SELECT %s FROM %s JOIN %s ai ON ai.lead_id = crm_lead.id WHERE %s)",
-                    figures,
+                    "(SELECT %s, %s FROM %s JOIN %s ai ON %s WHERE %s AND %s AND %s)",
+                    none_created,
+                    won_rates,
                     leads_from,
                     SQL.identifier(AI_TABLE),
+                    join,
+                    ai_closed,
+                    created_outside,
                     leads_where,
                 )
             )
-        # its own planner settings: the joins with the narrow table are hashed by all the
-        # workers together (Parallel Hash Join), under the main query's settings PostgreSQL
-        # would hash the narrow table in a single process per branch
+        # its own planner settings: merge joins rather than hashing the leads, whole branches
+        # in the workers (see get_dashboard_data)
         with self._planner(
             jit="off",
+            enable_hashjoin="off",
+            enable_sort="off",
             work_mem=DASHBOARD_WORK_MEM,
             parallel_setup_cost=0,
-            parallel_tuple_cost=0.01,
+            parallel_tuple_cost=0,
+            min_parallel_index_scan_size="8GB",
+            min_parallel_table_scan_size="8GB",
         ):
             self.env.cr.execute(SQL(" UNION ALL ").join(branches))
             rows = self.env.cr.fetchall()

@@ -26,7 +26,10 @@ DASHBOARD_COLUMNS = (
 )
 
 # the narrow copy of the AI columns of the scored leads, kept by triggers on crm_lead (any
-# write, ORM or SQL, of llm_lead_scoring or anyone else): (table column, crm_lead column)
+# write, ORM or SQL, of llm_lead_scoring or anyone else): (table column, crm_lead column). With
+# the lead's creation and closing dates, so that the dashboard matches the leads created in a
+# period with their AI row in the order of both indexes (merge join), and finds the scored
+# leads closed in a period in the narrow table
 AI_TABLE = "crm_lead_ai_dashboard"
 AI_COLUMNS = (
     ("scored_at", "ai_last_enrichment_date"),
@@ -35,6 +38,43 @@ AI_COLUMNS = (
     ("clarity", "ai_clarity_score"),
     ("engagement", "ai_engagement_score"),
     ("status", "ai_enrichment_status"),
+    ("lead_create_date", "create_date"),
+    ("lead_date_closed", "date_closed"),
+)
+AI_COLUMN_TYPES = {
+    "scored_at": "timestamp",
+    "score": "float8",
+    "completeness": "float8",
+    "clarity": "float8",
+    "engagement": "float8",
+    "status": "varchar",
+    "lead_create_date": "timestamp",
+    "lead_date_closed": "timestamp",
+}
+# the AI table's indexes: (name, key, included columns, condition)
+AI_INDEXES = (
+    # the top AI-scored leads: read in the order of this index, the first ones are found
+    # without sorting the scored leads
+    (
+        "crm_lead_ai_dashboard_score_idx",
+        ("score DESC", "lead_id DESC"),
+        (),
+        "scored_at IS NOT NULL AND score IS NOT NULL",
+    ),
+    # in the order of crm_lead_dashboard_idx (creation date, id), with the AI figures
+    (
+        "crm_lead_ai_dashboard_created_idx",
+        ("lead_create_date", "lead_id"),
+        ("scored_at", "score", "completeness", "clarity", "engagement", "status"),
+        None,
+    ),
+    # the scored leads by closing date, for the won rate by score band
+    (
+        "crm_lead_ai_dashboard_closed_idx",
+        ("lead_date_closed",),
+        ("lead_create_date", "lead_id", "score"),
+        "lead_date_closed IS NOT NULL AND scored_at IS NOT NULL",
+    ),
 )
 AI_TRIGGER_FUNCTION = "crm_lead_ai_dashboard_sync"
 AI_TRIGGERS = ("crm_lead_ai_dashboard_insert", "crm_lead_ai_dashboard_update")
@@ -62,12 +102,19 @@ class CrmLead(models.Model):
 
     def _auto_init(self):
         res = super()._auto_init()
+        self._init_dashboard_indexes()
+        self._init_ai_table()
+        return res
+
+    def _init_dashboard_indexes(self):
+        """The dashboard's indexes on crm_lead, created or rebuilt when their definition
+        changed."""
         # the leads closed in a period, with what the dashboard reads of them (index-only):
         # the main query and the AI query read the leads closed in the period but created
         # before it from here, instead of the whole covering index by creation date
         self._dashboard_covering_index(
             "crm_lead_date_closed_dashboard_idx",
-            "date_closed",
+            ("date_closed",),
             ("create_date",) + tuple(c for c in DASHBOARD_COLUMNS if c != "date_closed"),
             SQL("WHERE date_closed IS NOT NULL"),
         )
@@ -84,8 +131,13 @@ class CrmLead(models.Model):
                     SQL(", ").join(SQL.identifier(column) for column in FORECAST_COLUMNS),
                 )
             )
-        # the leads created in a period, with what the dashboard reads of them (index-only)
-        self._dashboard_covering_index("crm_lead_dashboard_idx", "create_date", DASHBOARD_COLUMNS)
+        # the leads created in a period, with what the dashboard reads of them (index-only), in
+        # the order of the AI table's index on the same keys (see _query_ai_figures)
+        self._dashboard_covering_index(
+            "crm_lead_dashboard_idx",
+            ("create_date", "id"),
+            tuple(c for c in DASHBOARD_COLUMNS if c != "id"),
+        )
         # the team and salesperson of the active leads in id order, to match them with their
         # activities (merge join, see the dashboard's _query_activities)
         if not tools.index_exists(self._cr, "crm_lead_active_dashboard_idx"):
@@ -109,23 +161,27 @@ class CrmLead(models.Model):
                     SQL.identifier(self._table),
                 )
             )
-        self._init_ai_table()
-        return res
 
-    def _dashboard_covering_index(self, name, key, columns, where=None):
-        """Create the index ``name`` on ``key`` including ``columns``; an index of an earlier
-        version with other included columns (the AI columns, or fewer) is rebuilt."""
+    def _dashboard_covering_index(self, name, keys, columns, where=None):
+        """Create the index ``name`` on the columns ``keys`` including ``columns``; an index of
+        an earlier version with other keys or other included columns (the AI columns, or
+        fewer) is rebuilt."""
         self._cr.execute(
             SQL(
-                """SELECT array_agg(a.attname::text ORDER BY a.attname)
+                """SELECT array_agg(a.attname::text ORDER BY k.n)
+                              FILTER (WHERE k.n <= i.indnkeyatts),
+                          array_agg(a.attname::text ORDER BY a.attname)
+                              FILTER (WHERE k.n > i.indnkeyatts)
                      FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-                     JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
-                    WHERE c.relname = %s""",
+                     CROSS JOIN unnest(i.indkey) WITH ORDINALITY k(attnum, n)
+                     JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                    WHERE c.relname = %s
+                 GROUP BY i.indnkeyatts""",
                 name,
             )
         )
-        found = self._cr.fetchone()[0]
-        if found == sorted({key, *columns}):
+        found = self._cr.fetchone()
+        if found and found == (list(keys), sorted(columns)):
             return
         if found:
             self._cr.execute(SQL("DROP INDEX %s", SQL.identifier(name)))
@@ -134,16 +190,17 @@ class CrmLead(models.Model):
                 "CREATE INDEX %s ON %s (%s) INCLUDE (%s) %s",
                 SQL.identifier(name),
                 SQL.identifier(self._table),
-                SQL.identifier(key),
+                SQL(", ").join(SQL.identifier(key) for key in keys),
                 SQL(", ").join(SQL.identifier(column) for column in columns),
                 where or SQL(""),
             )
         )
 
     def _init_ai_table(self):
-        """Create the narrow AI table (``AI_TABLE``, filled from the leads) and the triggers
-        that keep it equal to crm_lead's AI columns: a row per lead scored or with a scoring
-        status, deleted with its lead."""
+        """Create the narrow AI table (``AI_TABLE``, filled from the leads), its indexes and
+        the triggers that keep it equal to crm_lead's AI columns and dates: a row per lead
+        scored or with a scoring status, deleted with its lead. A table of an earlier version
+        gets the columns it lacks, filled from the leads."""
         cr = self._cr
         columns = SQL(", ").join(SQL.identifier(column) for column, _lead in AI_COLUMNS)
         lead_columns = SQL(", ").join(SQL.identifier(lead) for _column, lead in AI_COLUMNS)
@@ -153,11 +210,13 @@ class CrmLead(models.Model):
         if not tools.table_exists(cr, AI_TABLE):
             cr.execute(
                 SQL(
-                    """CREATE TABLE %(table)s (
-                           lead_id integer PRIMARY KEY REFERENCES crm_lead(id) ON DELETE CASCADE,
-                           scored_at timestamp, score float8, completeness float8,
-                           clarity float8, engagement float8, status varchar)""",
-                    table=SQL.identifier(AI_TABLE),
+                    "CREATE TABLE %s (lead_id integer PRIMARY KEY "
+                    "REFERENCES crm_lead(id) ON DELETE CASCADE, %s)",
+                    SQL.identifier(AI_TABLE),
+                    SQL(", ").join(
+                        SQL("%s %s", SQL.identifier(column), SQL(AI_COLUMN_TYPES[column]))
+                        for column, _lead in AI_COLUMNS
+                    ),
                 )
             )
             cr.execute(
@@ -169,14 +228,48 @@ class CrmLead(models.Model):
                     has_ai,
                 )
             )
-            # the top AI-scored leads: read in the order of this index, the first ones are
-            # found without sorting the scored leads
+        missing = [
+            (column, lead)
+            for column, lead in AI_COLUMNS
+            if not tools.column_exists(cr, AI_TABLE, column)
+        ]
+        if missing:
             cr.execute(
                 SQL(
-                    "CREATE INDEX %s ON %s (score DESC, lead_id DESC) "
-                    "WHERE scored_at IS NOT NULL AND score IS NOT NULL",
-                    SQL.identifier(AI_TABLE + "_score_idx"),
+                    "ALTER TABLE %s %s",
                     SQL.identifier(AI_TABLE),
+                    SQL(", ").join(
+                        SQL("ADD COLUMN %s %s", SQL.identifier(name), SQL(AI_COLUMN_TYPES[name]))
+                        for name, _lead in missing
+                    ),
+                )
+            )
+            cr.execute(
+                SQL(
+                    "UPDATE %s ai SET %s FROM crm_lead WHERE crm_lead.id = ai.lead_id",
+                    SQL.identifier(AI_TABLE),
+                    SQL(", ").join(
+                        SQL("%s = crm_lead.%s", SQL.identifier(column), SQL.identifier(lead))
+                        for column, lead in missing
+                    ),
+                )
+            )
+        for name, key, include, where in AI_INDEXES:
+            if tools.index_exists(cr, name):
+                continue
+            cr.execute(
+                SQL(
+                    "CREATE INDEX %s ON %s (%s) %s %s",
+                    SQL.identifier(name),
+                    SQL.identifier(AI_TABLE),
+                    SQL(", ").join(SQL(part) for part in key),
+                    SQL(
+                        "INCLUDE (%s)",
+                        SQL(", ").join(SQL.identifier(column) for column in include),
+                    )
+                    if include
+                    else SQL(""),
+                    SQL("WHERE %s", SQL(where)) if where else SQL(""),
                 )
             )
         cr.execute(
@@ -217,7 +310,10 @@ class CrmLead(models.Model):
         cr.execute(
             SQL(
                 "CREATE TRIGGER %s AFTER UPDATE OF %s ON crm_lead FOR EACH ROW "
-                "WHEN ((%s) IS DISTINCT FROM (%s)) EXECUTE FUNCTION %s()",
+                "WHEN ((OLD.ai_last_enrichment_date IS NOT NULL OR OLD.ai_enrichment_status "
+                "IS NOT NULL OR NEW.ai_last_enrichment_date IS NOT NULL OR "
+                "NEW.ai_enrichment_status IS NOT NULL) AND (%s) IS DISTINCT FROM (%s)) "
+                "EXECUTE FUNCTION %s()",
                 SQL.identifier(update),
                 lead_columns,
                 old_values,

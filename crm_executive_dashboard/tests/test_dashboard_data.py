@@ -1,7 +1,9 @@
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 
-from .common import PREVIOUS, DashboardCommon
+from ..models.crm_executive_dashboard import AI_QUERY_PARTS
+from ..models.crm_lead import AI_TABLE
+from .common import PERIOD, PREVIOUS, DashboardCommon
 
 
 @tagged("crm_executive_dashboard")
@@ -284,6 +286,64 @@ class TestDashboardData(DashboardCommon):
         # the salesman does not see the manager's lost lead in the AI figures either
         ai_salesman = self.dashboard(self.user_salesman, [self.company_main.id])["ai_insights"]
         self.assertEqual(ai_salesman["total_ai_scored"], 3)
+
+    def test_ai_figures_of_leads_created_outside_the_period(self):
+        """The won rate by score band counts the leads closed in the period whatever their
+        creation date (before the period, or none), and the AI figures count a lead created on
+        the bound between two branches of the AI query once."""
+        p = self.env["crm.executive.dashboard"]._dashboard_params(*PERIOD, None, None)
+        cut = p["from_utc"] + (p["to_utc"] - p["from_utc"]) / AI_QUERY_PARTS
+        self.env.cr.execute(
+            """UPDATE crm_lead SET create_date = COALESCE(s.created, crm_lead.create_date),
+                      date_closed = COALESCE(s.closed, crm_lead.date_closed)
+                 FROM (VALUES (%s, NULL::timestamp, '2019-03-15'::timestamp),
+                              (%s, %s, NULL)) AS s(id, created, closed)
+                WHERE crm_lead.id = s.id""",
+            (self.leads["lead_prev_won"].id, self.leads["lead_c2_open"].id, cut),
+        )
+        self.env.cr.execute(
+            """UPDATE crm_lead SET create_date = NULL, date_closed = '2019-03-18', active = FALSE,
+                      probability = 0
+                WHERE id = %s""",
+            (self.leads["lead_other"].id,),
+        )
+        self.env.cr.execute(
+            """UPDATE crm_lead SET ai_last_enrichment_date = '2019-03-20',
+                      ai_probability_score = s.score, ai_enrichment_status = 'completed'
+                 FROM (VALUES (%s, 85.0), (%s, 20.0), (%s, 90.0), (%s, 10.0), (%s, 60.0))
+                      AS s(id, score)
+                WHERE crm_lead.id = s.id""",
+            tuple(
+                self.leads[key].id
+                for key in ("lead_won", "lead_lost", "lead_prev_won", "lead_other", "lead_c2_open")
+            ),
+        )
+        self.env["crm.lead"].invalidate_model()
+        # the narrow AI table follows the dates written in SQL
+        self.env.cr.execute(
+            f"SELECT lead_id, lead_create_date, lead_date_closed FROM {AI_TABLE} "  # noqa: S608
+            "WHERE lead_id IN %s",
+            (tuple(self.leads[key].id for key in ("lead_prev_won", "lead_other", "lead_c2_open")),),
+        )
+        rows = {row[0]: row[1:] for row in self.env.cr.fetchall()}
+        self.assertEqual(rows[self.leads["lead_other"].id][0], None)
+        self.assertEqual(str(rows[self.leads["lead_other"].id][1]), "2019-03-18 00:00:00")
+        self.assertEqual(str(rows[self.leads["lead_prev_won"].id][1]), "2019-03-15 00:00:00")
+        self.assertEqual(rows[self.leads["lead_c2_open"].id][0], cut)
+        companies = [self.company_main.id, self.company_2.id]
+        ai = self.dashboard(self.user_manager, companies)["ai_insights"]
+        # created in March and scored: lead_won, lead_lost and lead_c2_open (on the bound)
+        self.assertEqual(ai["total_ai_scored"], 3)
+        self.assertEqual(ai["ai_score_distribution"], {"high": 1, "medium": 1, "low": 1})
+        # closed in March: lead_won and lead_prev_won (created in February) won with a high
+        # score; lead_lost and lead_other (no creation date) lost with a low one
+        self.assertEqual(ai["won_by_ai_band"]["high"], {"closed": 2, "won": 2, "win_rate": 100.0})
+        self.assertEqual(ai["won_by_ai_band"]["low"], {"closed": 2, "won": 0, "win_rate": 0.0})
+        # the salesman reads neither lead_other (another salesman's) nor lead_lost (the
+        # manager's)
+        ai = self.dashboard(self.user_salesman, [self.company_main.id])["ai_insights"]
+        self.assertEqual(ai["won_by_ai_band"]["high"], {"closed": 2, "won": 2, "win_rate": 100.0})
+        self.assertEqual(ai["won_by_ai_band"]["low"], {"closed": 0, "won": 0, "win_rate": 0.0})
 
     def test_empty_period(self):
         data = (

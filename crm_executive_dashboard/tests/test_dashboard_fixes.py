@@ -233,3 +233,76 @@ class TestDashboardFixes(DashboardCommon):
         new.unlink()
         self.env.cr.execute(f"SELECT count(*) FROM {AI_TABLE} WHERE lead_id = %s", (new.id,))  # noqa: S608
         self.assertEqual(self.env.cr.fetchone()[0], 0)
+
+    def test_ai_table_follows_the_lead_dates(self):
+        """The AI row carries its lead's creation and closing dates (the AI query matches the
+        leads with it by them): set when the lead is scored, followed when it is won, lost,
+        restored or reopened through the ORM, or its dates written in SQL."""
+
+        def dates(lead):
+            self.env.flush_all()
+            self.env.cr.execute(
+                f"SELECT lead_create_date, lead_date_closed FROM {AI_TABLE} WHERE lead_id = %s",  # noqa: S608
+                (lead.id,),
+            )
+            return self.env.cr.fetchone()
+
+        lead = self.leads["lead_open"]
+        lead.write({"ai_last_enrichment_date": "2019-03-20 10:00:00", "ai_probability_score": 50})
+        self.assertEqual(dates(lead), (lead.create_date, None))
+        lead.action_set_won()
+        self.assertTrue(lead.date_closed)
+        self.assertEqual(dates(lead), (lead.create_date, lead.date_closed or None))
+        lead.write({"stage_id": self.stage_new.id})
+        self.assertEqual(dates(lead), (lead.create_date, None))
+        lead.action_set_lost()
+        self.assertEqual(dates(lead), (lead.create_date, lead.date_closed or None))
+        lead.action_unarchive()
+        self.assertEqual(dates(lead), (lead.create_date, lead.date_closed or None))
+        self.env.cr.execute(
+            "UPDATE crm_lead SET create_date = '2018-01-01', date_closed = '2019-03-03' "
+            "WHERE id = %s",
+            (lead.id,),
+        )
+        self.assertEqual(
+            tuple(map(str, dates(lead))), ("2018-01-01 00:00:00", "2019-03-03 00:00:00")
+        )
+        # a lead without AI data has no row, whatever happens to its dates
+        other = self.leads["lead_other"]
+        other.action_set_won()
+        self.assertIsNone(dates(other))
+
+    def test_ai_table_of_an_earlier_version(self):
+        """Updating the module over an AI table without the lead dates (and the indexes of an
+        earlier version) adds them, filled from the leads, and rebuilds the covering index of
+        crm_lead on its new keys."""
+        lead = self.leads["lead_won"]
+        lead.write({"ai_last_enrichment_date": "2019-03-20 10:00:00", "ai_probability_score": 80})
+        self.env.flush_all()
+        self.env.cr.execute(
+            f"""DROP INDEX crm_lead_ai_dashboard_created_idx, crm_lead_ai_dashboard_closed_idx;
+                ALTER TABLE {AI_TABLE} DROP COLUMN lead_create_date, DROP COLUMN lead_date_closed;
+                DROP INDEX crm_lead_dashboard_idx;
+                CREATE INDEX crm_lead_dashboard_idx ON crm_lead (create_date) INCLUDE (id)"""
+        )
+        self.env["crm.lead"]._init_dashboard_indexes()
+        self.env["crm.lead"]._init_ai_table()
+        self.env.cr.execute(
+            f"SELECT lead_create_date, lead_date_closed FROM {AI_TABLE} WHERE lead_id = %s",  # noqa: S608
+            (lead.id,),
+        )
+        self.assertEqual(self.env.cr.fetchone(), (lead.create_date, lead.date_closed or None))
+        self.env.cr.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE indexname IN %s",
+            (
+                (
+                    "crm_lead_dashboard_idx",
+                    "crm_lead_ai_dashboard_created_idx",
+                    "crm_lead_ai_dashboard_closed_idx",
+                ),
+            ),
+        )
+        indexes = dict(self.env.cr.fetchall())
+        self.assertEqual(len(indexes), 3)
+        self.assertIn("(create_date, id) INCLUDE (date_closed", indexes["crm_lead_dashboard_idx"])
+        self.assertIn("(lead_create_date, lead_id)", indexes["crm_lead_ai_dashboard_created_idx"])
