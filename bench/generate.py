@@ -2218,6 +2218,8 @@ def generate(
     with _BulkLoad(cr, "crm_lead_score_history", leads, verbose):
         n_history = _insert_history(cr, params)
     t = step("crm_lead_score_history", t)
+    if _insert_dashboard_ai_rows(cr, params["lbase"] + 1, params["lbase"] + n_leads):
+        t = step("crm_lead_ai_dashboard", t)
 
     stats = dict(
         _all(
@@ -2316,6 +2318,28 @@ def _odoo_env(cr):
     except ImportError:
         return None
     return api.Environment(cr, SUPERUSER_ID, {})
+
+
+def _insert_dashboard_ai_rows(cr, first_id, last_id):
+    """The rows of the generated leads in the dashboard's narrow AI table, when
+    crm_executive_dashboard is installed: its triggers on crm_lead write them, but the triggers
+    are off while generating (session_replication_role). The same rows as its triggers write
+    (crm_executive_dashboard/models/crm_lead.py, AI_COLUMNS)."""
+    if not _one(cr, "SELECT to_regclass('crm_lead_ai_dashboard') IS NOT NULL"):
+        return False
+    cr.execute(
+        """INSERT INTO crm_lead_ai_dashboard (lead_id, scored_at, score, completeness, clarity,
+                                              engagement, status, lead_create_date,
+                                              lead_date_closed)
+           SELECT id, ai_last_enrichment_date, ai_probability_score, ai_completeness_score,
+                  ai_clarity_score, ai_engagement_score, ai_enrichment_status, create_date,
+                  date_closed
+             FROM crm_lead
+            WHERE id BETWEEN %s AND %s
+              AND (ai_last_enrichment_date IS NOT NULL OR ai_enrichment_status IS NOT NULL)""",
+        (first_id, last_id),
+    )
+    return True
 
 
 def main(argv=None):
