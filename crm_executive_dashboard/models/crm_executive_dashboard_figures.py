@@ -158,12 +158,23 @@ class CrmExecutiveDashboardFigures(models.AbstractModel):
             coarse=coarse_bounds,
             period=period_bounds,
         )
+        # each sum only over the leads whose groups use it (the condition is the same for all
+        # the leads of a group): the amounts of active leads (won, open), the cycle of active
+        # (won) leads, the weighted amount and the time in stage of open opportunities. The
+        # amount is summed as numeric: PostgreSQL converts a numeric to float8 through its
+        # text, which cost a third of the query when every lead was converted twice
+        open_opportunity = SQL(
+            "crm_lead.date_closed IS NULL AND crm_lead.active AND crm_lead.type = 'opportunity'"
+        )
         aggregates = SQL(
-            """COUNT(*), SUM(crm_lead.expected_revenue::float8),
-               SUM(crm_lead.expected_revenue::float8 * crm_lead.probability),
-               SUM(date_part('epoch', crm_lead.date_closed - crm_lead.create_date)),
-               SUM(date_part('epoch', crm_lead.date_last_stage_update)),
-               COUNT(crm_lead.date_last_stage_update)"""
+            """COUNT(*), SUM(crm_lead.expected_revenue) FILTER (WHERE crm_lead.active),
+               SUM(crm_lead.expected_revenue::float8 * crm_lead.probability)
+                   FILTER (WHERE %(open)s),
+               SUM(date_part('epoch', crm_lead.date_closed - crm_lead.create_date))
+                   FILTER (WHERE crm_lead.active),
+               SUM(date_part('epoch', crm_lead.date_last_stage_update)) FILTER (WHERE %(open)s),
+               COUNT(crm_lead.date_last_stage_update) FILTER (WHERE %(open)s)""",
+            open=open_opportunity,
         )
         # branches: each period split in halves by creation date, and the leads created outside
         # of both periods (or without creation date) but closed in them (the AI figures come

@@ -197,14 +197,15 @@ class CrmExecutiveDashboardSections(models.AbstractModel):
         steps, factor = self._period_conversion(p)
         steps = [datetime.combine(day, time.min) for day in steps] or [datetime.min]
         # amounts by month, company and rate step of the creation date (open leads are
-        # converted at their creation date), converted afterwards
+        # converted at their creation date), converted afterwards; summed as numeric (a
+        # numeric is converted to float8 through its text, see _query_period_figures)
         self.env.cr.execute(
             SQL(
                 """SELECT date_trunc('month', crm_lead.date_deadline)::date, crm_lead.company_id,
                       width_bucket(crm_lead.create_date, %(steps)s::timestamp[]), COUNT(*),
                       SUM(crm_lead.expected_revenue::float8 * crm_lead.probability),
-                      SUM(crm_lead.expected_revenue::float8),
-                      SUM(crm_lead.expected_revenue::float8)
+                      SUM(crm_lead.expected_revenue),
+                      SUM(crm_lead.expected_revenue)
                           FILTER (WHERE crm_lead.probability >= %(commit)s)
                  FROM %(from)s WHERE %(where)s GROUP BY 1, 2, 3""",
                 steps=steps,
