@@ -207,16 +207,17 @@ class CrmLead(models.Model):
         new_values = SQL(", ").join(SQL("NEW.%s", SQL.identifier(lead)) for _c, lead in AI_COLUMNS)
         old_values = SQL(", ").join(SQL("OLD.%s", SQL.identifier(lead)) for _c, lead in AI_COLUMNS)
         has_ai = SQL("ai_last_enrichment_date IS NOT NULL OR ai_enrichment_status IS NOT NULL")
+        definitions = {
+            column: SQL("%s %s", SQL.identifier(column), SQL(AI_COLUMN_TYPES[column]))
+            for column, _lead in AI_COLUMNS
+        }
         if not tools.table_exists(cr, AI_TABLE):
             cr.execute(
                 SQL(
                     "CREATE TABLE %s (lead_id integer PRIMARY KEY "
                     "REFERENCES crm_lead(id) ON DELETE CASCADE, %s)",
                     SQL.identifier(AI_TABLE),
-                    SQL(", ").join(
-                        SQL("%s %s", SQL.identifier(column), SQL(AI_COLUMN_TYPES[column]))
-                        for column, _lead in AI_COLUMNS
-                    ),
+                    SQL(", ").join(definitions.values()),
                 )
             )
             cr.execute(
@@ -239,8 +240,7 @@ class CrmLead(models.Model):
                     "ALTER TABLE %s %s",
                     SQL.identifier(AI_TABLE),
                     SQL(", ").join(
-                        SQL("ADD COLUMN %s %s", SQL.identifier(name), SQL(AI_COLUMN_TYPES[name]))
-                        for name, _lead in missing
+                        SQL("ADD COLUMN %s", definitions[column]) for column, _lead in missing
                     ),
                 )
             )
