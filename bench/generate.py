@@ -2218,8 +2218,8 @@ def generate(
     with _BulkLoad(cr, "crm_lead_score_history", leads, verbose):
         n_history = _insert_history(cr, params)
     t = step("crm_lead_score_history", t)
-    if _insert_dashboard_ai_rows(cr, params["lbase"] + 1, params["lbase"] + n_leads):
-        t = step("crm_lead_ai_dashboard", t)
+    _insert_dashboard_ai_rows(cr, params["lbase"] + 1, params["lbase"] + n_leads)
+    t = step("crm_lead_ai_dashboard", t)
 
     stats = dict(
         _all(
@@ -2326,7 +2326,7 @@ def _insert_dashboard_ai_rows(cr, first_id, last_id):
     are off while generating (session_replication_role). The same rows as its triggers write
     (crm_executive_dashboard/models/crm_lead.py, AI_COLUMNS)."""
     if not _one(cr, "SELECT to_regclass('crm_lead_ai_dashboard') IS NOT NULL"):
-        return False
+        return
     cr.execute(
         """INSERT INTO crm_lead_ai_dashboard (lead_id, scored_at, score, completeness, clarity,
                                               engagement, status, lead_create_date,
@@ -2339,7 +2339,6 @@ def _insert_dashboard_ai_rows(cr, first_id, last_id):
               AND (ai_last_enrichment_date IS NOT NULL OR ai_enrichment_status IS NOT NULL)""",
         (first_id, last_id),
     )
-    return True
 
 
 def main(argv=None):
