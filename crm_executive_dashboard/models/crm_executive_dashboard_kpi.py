@@ -62,7 +62,7 @@ class CrmExecutiveDashboardKpi(models.AbstractModel):
             domain,
             "create_date",
             SQL(
-                """COUNT(*), SUM(crm_lead.expected_revenue::float8),
+                """COUNT(*), SUM(crm_lead.expected_revenue),
                    SUM(crm_lead.expected_revenue::float8 * crm_lead.probability),
                    SUM(date_part('epoch', crm_lead.date_last_stage_update)),
                    COUNT(crm_lead.date_last_stage_update)"""
@@ -167,7 +167,7 @@ class CrmExecutiveDashboardKpi(models.AbstractModel):
             domains["won_opportunities"],
             "date_closed",
             SQL(
-                """COUNT(*), SUM(crm_lead.expected_revenue::float8),
+                """COUNT(*), SUM(crm_lead.expected_revenue),
                    SUM(date_part('epoch', crm_lead.date_closed - crm_lead.create_date)),
                    COUNT(crm_lead.create_date)"""
             ),
@@ -191,7 +191,7 @@ class CrmExecutiveDashboardKpi(models.AbstractModel):
             domains["pipeline_value"],
             "create_date",
             SQL(
-                """SUM(crm_lead.expected_revenue::float8),
+                """SUM(crm_lead.expected_revenue),
                    SUM(crm_lead.expected_revenue::float8 * crm_lead.probability)"""
             ),
         )
