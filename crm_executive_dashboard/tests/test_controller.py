@@ -3,7 +3,9 @@ import re
 import zipfile
 from xml.etree import ElementTree
 
-from odoo.tests import HttpCase, tagged
+from odoo.tests import HttpCase, new_test_user, tagged
+from odoo.tests.common import JsonRpcException
+from odoo.tools import mute_logger
 
 from .common import PERIOD, DashboardCommon
 
@@ -186,6 +188,47 @@ class TestDashboardController(HttpCase, DashboardCommon):
             "/crm/dashboard/export?date_from=%s&date_to=%s" % PERIOD, allow_redirects=False
         )
         self.assertNotEqual(response.status_code, 200)
+
+    def test_call_kw_per_role(self):
+        """get_dashboard_data over /web/dataset/call_kw: refused to a portal user and to an
+        internal user without CRM rights; the AI figures (read from the narrow AI table) of a
+        salesperson count only the leads he may read, a manager's all of them."""
+        new_test_user(self.env, "dash_portal_kw", groups="base.group_portal")
+        self.env.cr.execute(
+            """UPDATE crm_lead SET ai_last_enrichment_date = '2019-03-20',
+                      ai_probability_score = 80, ai_enrichment_status = 'completed'
+                WHERE id IN %s""",
+            (
+                tuple(
+                    self.leads[key].id
+                    for key in ("lead_open", "lead_won", "lead_lost", "lead_unassigned")
+                ),
+            ),
+        )
+
+        def call(login):
+            self.authenticate(login, login)
+            return self.make_jsonrpc_request(
+                "/web/dataset/call_kw",
+                {
+                    "model": "crm.executive.dashboard",
+                    "method": "get_dashboard_data",
+                    "args": list(PERIOD),
+                    "kwargs": {"context": {"allowed_company_ids": [self.company_main.id]}},
+                },
+            )
+
+        for login in ("dash_portal_kw", "dash_no_crm"):
+            with (
+                self.subTest(login=login),
+                mute_logger("odoo.http"),
+                self.assertRaises(JsonRpcException) as error,
+            ):
+                call(login)
+            self.assertIn("AccessError", str(error.exception))
+        # the salesman reads his two leads and the unassigned one, not the manager's
+        self.assertEqual(call("dash_salesman")["ai_insights"]["total_ai_scored"], 3)
+        self.assertEqual(call("dash_manager")["ai_insights"]["total_ai_scored"], 4)
 
     def test_export_matches_json(self):
         self.authenticate("dash_manager", "dash_manager")
