@@ -302,7 +302,10 @@ class CrmExecutiveDashboardSections(models.AbstractModel):
             "ai": _(
                 "Leads created in the period and scored by the AI, by band of their quality "
                 "score (rules + LLM, 0-100): high 70 and above, medium 40 to 69, low below 40. "
-                "The win probability is another number: the learned model's, or Odoo's PLS."
+                "Won if high / low: of the scored leads won or lost in the period, whatever "
+                "their creation date, with a high / low score, the share won (how many in "
+                "brackets). The win probability is another number: the learned model's, or "
+                "Odoo's PLS."
             ),
             "team_revenue": _("Revenue of the leads won in the period, per sales team."),
             "performance": _(
