@@ -1,6 +1,13 @@
 from odoo.tools import SQL
 
 from .models.crm_lead import AI_TABLE, AI_TRIGGER_FUNCTION, AI_TRIGGERS
+from .models.crm_lead_stage_history import (
+    HISTORY_FUNCTION,
+    HISTORY_MOVE_TRIGGER,
+    HISTORY_TRIGGER,
+    LEAD_FUNCTION,
+    LEAD_TRIGGER,
+)
 
 # the indexes the dashboard adds to tables of other modules (see models/crm_lead.py): Odoo
 # drops a module's own tables and columns on uninstall, not these
@@ -24,3 +31,11 @@ def uninstall_hook(env):
         env.cr.execute(SQL("DROP TRIGGER IF EXISTS %s ON crm_lead", SQL.identifier(name)))
     env.cr.execute(SQL("DROP FUNCTION IF EXISTS %s()", SQL.identifier(AI_TRIGGER_FUNCTION)))
     env.cr.execute(SQL("DROP TABLE IF EXISTS %s", SQL.identifier(AI_TABLE)))
+    # the triggers that keep the stage history's lead creation dates (Odoo drops the table)
+    env.cr.execute(SQL("DROP TRIGGER IF EXISTS %s ON crm_lead", SQL.identifier(LEAD_TRIGGER)))
+    for name in (HISTORY_TRIGGER, HISTORY_MOVE_TRIGGER):
+        env.cr.execute(
+            SQL("DROP TRIGGER IF EXISTS %s ON crm_lead_stage_history", SQL.identifier(name))
+        )
+    for name in (LEAD_FUNCTION, HISTORY_FUNCTION):
+        env.cr.execute(SQL("DROP FUNCTION IF EXISTS %s()", SQL.identifier(name)))

@@ -2,6 +2,18 @@ from odoo import _, api, fields, models, tools
 from odoo.exceptions import UserError
 from odoo.tools import SQL
 
+# the creation date of each row's lead, a column kept by triggers (any write, ORM or SQL: a row
+# written or moved to another lead by a merge, a lead's creation date written in SQL by an
+# import), not an ORM field: the funnel matches the leads created in a period with their rows
+# in the order of both indexes, (creation date, lead) here and in crm_lead_dashboard_idx
+LEAD_CREATE_DATE = "lead_create_date"
+HISTORY_FUNCTION = "crm_lead_stage_history_set_lead_create_date"
+HISTORY_TRIGGER = "crm_lead_stage_history_lead_create_date"
+HISTORY_MOVE_TRIGGER = "crm_lead_stage_history_lead_moved"
+LEAD_FUNCTION = "crm_lead_stage_history_follow_create_date"
+LEAD_TRIGGER = "crm_lead_stage_history_create_date"
+HISTORY_COLUMNS = ("date_to", "stage_id", "next_stage_id", "date_from")
+
 
 class CrmLeadStageHistory(models.Model):
     """The stage history of the leads, one row per change of stage: the stay in the stage the
@@ -9,7 +21,8 @@ class CrmLeadStageHistory(models.Model):
     stage it entered. Kept by ``crm.lead.write`` and merges, filled once at install from the
     chatter's tracking of ``stage_id``; the dashboard's analyses read it instead of joining
     ``mail_message`` and ``mail_tracking_value``. The stay in the current stage is the lead's
-    own ``stage_id`` (not a row)."""
+    own ``stage_id`` (not a row). Each row also carries its lead's creation date (column
+    ``LEAD_CREATE_DATE``, kept by triggers) for the funnel."""
 
     _name = "crm.lead.stage.history"
     _description = "Lead Stage History"
@@ -38,11 +51,73 @@ class CrmLeadStageHistory(models.Model):
             self._cr,
             "crm_lead_stage_history_lead_idx",
             self._table,
-            ["lead_id", "date_to", "stage_id", "next_stage_id", "date_from"],
+            ["lead_id", *HISTORY_COLUMNS],
         )
+        self._init_lead_create_date()
         if created:
             self._fill_from_tracking()
         return res
+
+    def _init_lead_create_date(self):
+        """The column ``LEAD_CREATE_DATE`` (filled from the leads when a table of an earlier
+        version lacks it), its index in the order of crm_lead_dashboard_idx with what the
+        funnel reads (index-only), and the triggers that keep it equal to the lead's
+        creation date."""
+        cr = self._cr
+        table, column = SQL.identifier(self._table), SQL.identifier(LEAD_CREATE_DATE)
+        if not tools.column_exists(cr, self._table, LEAD_CREATE_DATE):
+            cr.execute(SQL("ALTER TABLE %s ADD COLUMN %s timestamp", table, column))
+            cr.execute(
+                SQL(
+                    "UPDATE %s h SET %s = l.create_date FROM crm_lead l WHERE l.id = h.lead_id",
+                    table,
+                    column,
+                )
+            )
+        if not tools.index_exists(cr, "crm_lead_stage_history_created_idx"):
+            cr.execute(
+                SQL(
+                    "CREATE INDEX %s ON %s (%s, lead_id) INCLUDE (%s)",
+                    SQL.identifier("crm_lead_stage_history_created_idx"),
+                    table,
+                    column,
+                    SQL(", ").join(SQL.identifier(name) for name in HISTORY_COLUMNS),
+                )
+            )
+        cr.execute(
+            SQL(
+                """CREATE OR REPLACE FUNCTION %(history_function)s() RETURNS trigger
+                   LANGUAGE plpgsql AS $$
+                   BEGIN
+                       NEW.%(column)s := (SELECT create_date FROM crm_lead WHERE id = NEW.lead_id);
+                       RETURN NEW;
+                   END $$;
+                   CREATE OR REPLACE FUNCTION %(lead_function)s() RETURNS trigger
+                   LANGUAGE plpgsql AS $$
+                   BEGIN
+                       UPDATE %(table)s SET %(column)s = NEW.create_date WHERE lead_id = NEW.id;
+                       RETURN NULL;
+                   END $$;
+                   DROP TRIGGER IF EXISTS %(history_trigger)s ON %(table)s;
+                   CREATE TRIGGER %(history_trigger)s BEFORE INSERT ON %(table)s FOR EACH ROW
+                       WHEN (NEW.%(column)s IS NULL) EXECUTE FUNCTION %(history_function)s();
+                   DROP TRIGGER IF EXISTS %(history_move_trigger)s ON %(table)s;
+                   CREATE TRIGGER %(history_move_trigger)s BEFORE UPDATE OF lead_id ON %(table)s
+                       FOR EACH ROW WHEN (OLD.lead_id IS DISTINCT FROM NEW.lead_id)
+                       EXECUTE FUNCTION %(history_function)s();
+                   DROP TRIGGER IF EXISTS %(lead_trigger)s ON crm_lead;
+                   CREATE TRIGGER %(lead_trigger)s AFTER UPDATE OF create_date ON crm_lead
+                       FOR EACH ROW WHEN (OLD.create_date IS DISTINCT FROM NEW.create_date)
+                       EXECUTE FUNCTION %(lead_function)s()""",
+                table=table,
+                column=column,
+                history_function=SQL.identifier(HISTORY_FUNCTION),
+                history_trigger=SQL.identifier(HISTORY_TRIGGER),
+                history_move_trigger=SQL.identifier(HISTORY_MOVE_TRIGGER),
+                lead_function=SQL.identifier(LEAD_FUNCTION),
+                lead_trigger=SQL.identifier(LEAD_TRIGGER),
+            )
+        )
 
     # ------------------------------------------------------------
     # BUSINESS
@@ -60,10 +135,11 @@ class CrmLeadStageHistory(models.Model):
         only = SQL("") if lead_ids is None else SQL("AND m.res_id = ANY(%s)", list(lead_ids))
         self.env.cr.execute(
             SQL(
-                """INSERT INTO %(table)s (lead_id, stage_id, next_stage_id, date_from, date_to)
+                """INSERT INTO %(table)s (lead_id, stage_id, next_stage_id, date_from, date_to,
+                                         lead_create_date)
                    SELECT m.res_id, s_old.id, s_new.id,
                           LAG(m.date) OVER (PARTITION BY m.res_id ORDER BY m.date, m.id),
-                          m.date
+                          m.date, l.create_date
                      FROM mail_tracking_value v
                      JOIN mail_message m ON m.id = v.mail_message_id
                      JOIN crm_lead l ON l.id = m.res_id

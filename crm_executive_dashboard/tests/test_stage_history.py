@@ -23,6 +23,17 @@ class StageHistoryCase(AnalysesCommon):
             previous = date
         return result
 
+    def create_date_mismatches(self):
+        """[(lead, row's lead creation date, lead's)] of the rows whose lead creation date is
+        not their lead's (the funnel joins the leads with their rows by it)."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            """SELECT h.lead_id, h.lead_create_date, l.create_date
+                 FROM crm_lead_stage_history h JOIN crm_lead l ON l.id = h.lead_id
+                WHERE h.lead_create_date IS DISTINCT FROM l.create_date"""
+        )
+        return self.env.cr.fetchall()
+
     def move(self, leads, stage, when):
         with freeze_time(when):
             leads.write({"stage_id": stage.id})
@@ -88,6 +99,42 @@ class TestStageHistory(StageHistoryCase):
         self.move(other.with_context(tracking_disable=True), self.stage_qual, "2019-06-09")
         self.assertEqual(self.rows(other)[-1][:2], (self.stage_won.id, self.stage_qual.id))
 
+    def test_rows_carry_the_lead_create_date(self):
+        """Every row carries its lead's creation date: written by the ORM, with the lead's
+        creation date written in SQL before (the fixture, as an import does) or after, and
+        for a table of an earlier version without it (filled on update, indexed)."""
+        History = self.env["crm.lead.stage.history"]
+        self.assertGreaterEqual(History.search_count([]), 10)
+        self.assertEqual(self.create_date_mismatches(), [])
+        h1 = self.history["h1"]
+        self.env.cr.execute(
+            "UPDATE crm_lead SET create_date = '2018-12-31 23:00:00' WHERE id = %s", [h1.id]
+        )
+        self.assertEqual(self.create_date_mismatches(), [])
+        self.env.cr.execute(
+            "SELECT DISTINCT lead_create_date::text FROM crm_lead_stage_history WHERE lead_id = %s",
+            [h1.id],
+        )
+        self.assertEqual(self.env.cr.fetchall(), [("2018-12-31 23:00:00",)])
+        # a module updated over a table of the earlier version: no column, index or triggers
+        self.env.cr.execute(
+            """DROP TRIGGER crm_lead_stage_history_create_date ON crm_lead;
+               DROP TRIGGER crm_lead_stage_history_lead_create_date ON crm_lead_stage_history;
+               DROP TRIGGER crm_lead_stage_history_lead_moved ON crm_lead_stage_history;
+               DROP INDEX crm_lead_stage_history_created_idx;
+               ALTER TABLE crm_lead_stage_history DROP COLUMN lead_create_date"""
+        )
+        History._init_lead_create_date()
+        self.assertEqual(self.create_date_mismatches(), [])
+        self.env.cr.execute(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = "
+            "'crm_lead_stage_history_created_idx'"
+        )
+        self.assertIn("(lead_create_date, lead_id) INCLUDE (date_to", self.env.cr.fetchone()[0])
+        # the rows written after it carry it too
+        self.move(h1, self.stage_qual, "2019-04-02 09:00:00")
+        self.assertEqual(self.create_date_mismatches(), [])
+
     def test_merge(self):
         """Merged leads give their history to the lead kept, as crm gives it their messages."""
         first = self.new_lead("Merge A", "2019-06-01 08:00:00", expected_revenue=100)
@@ -98,6 +145,15 @@ class TestStageHistory(StageHistoryCase):
         self.env["crm.executive.dashboard.norm"].sudo().create(
             {"key": "x", "day": "2019-06-05", "norms": {}}
         )
+        # creation dates apart (the ORM writes the transaction's time): the head's rows carry
+        # the head's after the merge
+        self.env.cr.execute(
+            "UPDATE crm_lead SET create_date = create_date - (id %% 7 + 1) * interval '1 day' "
+            "WHERE id IN %s",
+            [(first.id, second.id)],
+        )
+        (first | second).invalidate_recordset(["create_date"])
+        self.assertNotEqual(first.create_date, second.create_date)
         with freeze_time("2019-06-07 08:00:00"):
             head = (first | second)._merge_opportunity(max_length=None)
             self.env.flush_all()
@@ -109,6 +165,7 @@ class TestStageHistory(StageHistoryCase):
         )
         self.assertEqual(len(self.rows(head)), 3)
         self.assertEqual(self.rows(head), self.expected_rows(head))
+        self.assertEqual(self.create_date_mismatches(), [])  # the rows moved to the head's
         # the norms learned from the history before the merge are forgotten
         self.assertFalse(self.env["crm.executive.dashboard.norm"].sudo().search([]))
 
@@ -151,6 +208,7 @@ class TestStageHistory(StageHistoryCase):
         count = History._fill_from_tracking()
         self.assertEqual(count, History.search_count([]))
         self.assertEqual({lead.id: self.rows(lead) for lead in leads}, kept)
+        self.assertEqual(self.create_date_mismatches(), [])
         # a lead's history alone
         self.env.cr.execute("DELETE FROM crm_lead_stage_history WHERE lead_id = %s", [leads[1].id])
         History.invalidate_model()
