@@ -257,7 +257,14 @@ class CrmExecutiveDashboardAi(models.AbstractModel):
                 self._range_domain("create_date", p["from_utc"], p["to_utc"]),
             ]
         )
-        scored_domain = expression.AND([created_domain, [("ai_last_enrichment_date", "!=", False)]])
+        scored = [("ai_last_enrichment_date", "!=", False)]
+        scored_domain = expression.AND([created_domain, scored])
+        # the scored leads won or lost in the period, whatever their creation date
+        closed_scored = expression.AND(
+            [self._kpi_domains(p, p["from_utc"], p["to_utc"])["win_rate"], scored]
+        )
+        high_score = [("ai_probability_score", ">=", AI_HIGH_SCORE)]
+        low_score = [("ai_probability_score", "<", AI_LOW_SCORE)]
         top = self._top_ai_leads(p, created_domain)
         return {
             "scoring_model": self._scoring_model_line(),
@@ -303,9 +310,7 @@ class CrmExecutiveDashboardAi(models.AbstractModel):
             ],
             "domains": {
                 "scored": scored_domain,
-                "high": expression.AND(
-                    [scored_domain, [("ai_probability_score", ">=", AI_HIGH_SCORE)]]
-                ),
+                "high": expression.AND([scored_domain, high_score]),
                 "medium": expression.AND(
                     [
                         scored_domain,
@@ -315,8 +320,17 @@ class CrmExecutiveDashboardAi(models.AbstractModel):
                         ],
                     ]
                 ),
-                "low": expression.AND(
-                    [scored_domain, [("ai_probability_score", "<", AI_LOW_SCORE)]]
+                "low": expression.AND([scored_domain, low_score]),
+                "closed_high": expression.AND([closed_scored, high_score]),
+                "closed_low": expression.AND([closed_scored, low_score]),
+                "completed": expression.AND(
+                    [created_domain, [("ai_enrichment_status", "=", "completed")]]
+                ),
+                "pending": expression.AND(
+                    [created_domain, [("ai_enrichment_status", "in", ["pending", "processing"])]]
+                ),
+                "failed": expression.AND(
+                    [created_domain, [("ai_enrichment_status", "=", "failed")]]
                 ),
             },
         }

@@ -304,8 +304,9 @@ class CrmExecutiveDashboardSections(models.AbstractModel):
                 "score (rules + LLM, 0-100): high 70 and above, medium 40 to 69, low below 40. "
                 "Won if high / low: of the scored leads won or lost in the period, whatever "
                 "their creation date, with a high / low score, the share won (how many in "
-                "brackets). The win probability is another number: the learned model's, or "
-                "Odoo's PLS."
+                "brackets). Enriched, pending / failed: leads created in the period by the state "
+                "of their AI enrichment. The win probability is another number: the learned "
+                "model's, or Odoo's PLS."
             ),
             "team_revenue": _("Revenue of the leads won in the period, per sales team."),
             "performance": _(

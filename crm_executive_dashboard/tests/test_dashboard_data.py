@@ -223,6 +223,19 @@ class TestDashboardData(DashboardCommon):
         team = next(row for row in data["team_performance"] if row["name"] == "Dash Team A")
         self.assertEqual(team["activities_overdue"], 1)
 
+    def ai_domain_counts(self, user, company_ids, ai):
+        """{figure: leads its domain finds} of the AI card's clickable counts, as the user
+        with the page's companies (archived lost leads included, as the page's lists)."""
+        leads = (
+            self.env["crm.lead"]
+            .with_user(user)
+            .with_context(allowed_company_ids=company_ids, active_test=False)
+        )
+        return {
+            key: leads.search_count(ai["domains"][key])
+            for key in ("closed_high", "closed_low", "completed", "pending", "failed")
+        }
+
     def test_ai_insights(self):
         self.env.cr.execute(
             """UPDATE crm_lead SET ai_last_enrichment_date = '2019-03-20',
@@ -256,6 +269,11 @@ class TestDashboardData(DashboardCommon):
         # closed in March: lead_won (high score, won), lead_lost (low score, lost)
         self.assertEqual(ai["won_by_ai_band"]["high"], {"closed": 1, "won": 1, "win_rate": 100.0})
         self.assertEqual(ai["won_by_ai_band"]["low"], {"closed": 1, "won": 0, "win_rate": 0.0})
+        # the figures the card opens: their leads, as many as it shows
+        self.assertEqual(
+            self.ai_domain_counts(self.user_manager, [self.company_main.id], ai),
+            {"closed_high": 1, "closed_low": 1, "completed": 2, "pending": 1, "failed": 1},
+        )
         self.assertEqual(
             [lead["name"] for lead in ai["top_ai_scored_leads"]],
             ["lead_open", "lead_won", "lead_unassigned", "lead_lost"],
@@ -339,11 +357,15 @@ class TestDashboardData(DashboardCommon):
         # score; lead_lost and lead_other (no creation date) lost with a low one
         self.assertEqual(ai["won_by_ai_band"]["high"], {"closed": 2, "won": 2, "win_rate": 100.0})
         self.assertEqual(ai["won_by_ai_band"]["low"], {"closed": 2, "won": 0, "win_rate": 0.0})
+        counts = self.ai_domain_counts(self.user_manager, companies, ai)
+        self.assertEqual((counts["closed_high"], counts["closed_low"]), (2, 2))
         # the salesman reads neither lead_other (another salesman's) nor lead_lost (the
         # manager's)
         ai = self.dashboard(self.user_salesman, [self.company_main.id])["ai_insights"]
         self.assertEqual(ai["won_by_ai_band"]["high"], {"closed": 2, "won": 2, "win_rate": 100.0})
         self.assertEqual(ai["won_by_ai_band"]["low"], {"closed": 0, "won": 0, "win_rate": 0.0})
+        counts = self.ai_domain_counts(self.user_salesman, [self.company_main.id], ai)
+        self.assertEqual((counts["closed_high"], counts["closed_low"]), (2, 0))
 
     def test_empty_period(self):
         data = (

@@ -5,14 +5,15 @@ from odoo.tests import HttpCase, tagged
 @tagged("post_install", "-at_install", "crm_executive_dashboard")
 class TestDashboardUi(HttpCase):
     def test_dashboard_tour(self):
-        """Every chart has something to click this year, whatever the demo data: an open
-        opportunity due this month (pipeline, forecast), a won deal of a team (trends, team
-        chart), an AI-scored lead (AI chart) and a done activity of the admin's lead."""
+        """Every chart and figure has something to click this year, whatever the demo data:
+        an open opportunity due this month (pipeline, forecast), a won deal of a team (trends,
+        team chart), AI-scored leads open, won and lost, with every enrichment status (AI
+        chart and card) and a done activity of the admin's lead."""
         admin = self.env.ref("base.user_admin")
         team = self.env["crm.team"].create({"name": "Tour Team"})
         Lead = self.env["crm.lead"].with_context(tracking_disable=True)
         today = fields.Date.context_today(Lead)
-        open_lead, won_lead = Lead.create(
+        open_lead, won_lead, lost_lead, pending_lead, failed_lead = Lead.create(
             [
                 {
                     "name": "Tour lead",
@@ -31,12 +32,25 @@ class TestDashboardUi(HttpCase):
                     "user_id": admin.id,
                 },
             ]
+            + [
+                {"name": name, "type": "opportunity", "team_id": team.id, "user_id": admin.id}
+                for name in ("Tour lost lead", "Tour pending lead", "Tour failed lead")
+            ]
         )
         won_lead.action_set_won()
-        open_lead.write({"ai_last_enrichment_date": fields.Datetime.now()})
+        lost_lead.action_set_lost()
         self.env.flush_all()
+        # scored (open and won: high, lost: low) or queued for the AI
         self.env.cr.execute(
-            "UPDATE crm_lead SET ai_probability_score = 85 WHERE id = %s", (open_lead.id,)
+            """UPDATE crm_lead SET ai_last_enrichment_date = CASE WHEN s.score IS NOT NULL
+                                                              THEN now() at time zone 'UTC' END,
+                      ai_probability_score = COALESCE(s.score, 0),
+                      ai_enrichment_status = s.status
+                 FROM (VALUES (%s, 85.0, 'completed'), (%s, 90.0, 'completed'),
+                              (%s, 10.0, 'completed'), (%s, NULL, 'pending'),
+                              (%s, NULL, 'failed')) AS s(id, score, status)
+                WHERE crm_lead.id = s.id""",
+            (open_lead.id, won_lead.id, lost_lead.id, pending_lead.id, failed_lead.id),
         )
         open_lead.activity_schedule("mail.mail_activity_data_todo", user_id=admin.id).action_done()
         self.start_tour("/web", "crm_executive_dashboard_tour", login="admin")

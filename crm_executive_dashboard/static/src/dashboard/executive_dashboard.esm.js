@@ -319,9 +319,18 @@ export class ExecutiveDashboard extends Component {
         }
     }
 
-    openAiBand(band) {
-        const labels = { high: _t("Quality score 70 and above"), medium: _t("Quality score 40 to 69"), low: _t("Quality score below 40") };
-        this.openLeads(labels[band], this.state.data.ai_insights.domains[band]);
+    openAiFigure(key) {
+        const labels = {
+            high: _t("Quality score 70 and above"),
+            medium: _t("Quality score 40 to 69"),
+            low: _t("Quality score below 40"),
+            closed_high: _t("Quality score 70 and above, won or lost"),
+            closed_low: _t("Quality score below 40, won or lost"),
+            completed: _t("AI enrichment completed"),
+            pending: _t("AI enrichment pending"),
+            failed: _t("AI enrichment failed"),
+        };
+        this.openLeads(labels[key], this.state.data.ai_insights.domains[key]);
     }
 
     // ------------------------------------------------------------
@@ -567,7 +576,7 @@ export class ExecutiveDashboard extends Component {
     }
 
     onAiChartClick(index) {
-        this.openAiBand(["high", "medium", "low"][index]);
+        this.openAiFigure(["high", "medium", "low"][index]);
     }
 
     get hasTeams() {

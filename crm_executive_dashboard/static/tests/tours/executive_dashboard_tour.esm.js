@@ -57,6 +57,29 @@ function chartSteps(name, title) {
     ];
 }
 
+/**
+ * The steps that click a figure of the dashboard (``selector``), check the list it opens,
+ * titled ``title``, and come back.
+ */
+function figureSteps(selector, title) {
+    return [
+        {
+            content: `Click the figure ${selector}`,
+            trigger: `${DASHBOARD} ${selector}`,
+        },
+        {
+            content: `The list of ${selector} is open, with its records`,
+            trigger: ".o_list_view .o_data_row",
+            extra_trigger: `.o_breadcrumb .active:contains('${title}')`,
+            run: checkList,
+        },
+        {
+            content: "Back to the dashboard",
+            trigger: ".o_breadcrumb .breadcrumb-item a:contains('CRM Dashboard')",
+        },
+    ];
+}
+
 function setDate(selector, value) {
     const input = document.querySelector(selector);
     input.value = value;
@@ -144,6 +167,11 @@ registry.category("web_tour.tours").add("crm_executive_dashboard_tour", {
         ...chartSteps("forecast", "Expected to close"),
         ...chartSteps("trends", "Won"),
         ...chartSteps("ai", "Quality score"),
+        ...figureSteps(".o_dashboard_ai_closed_high", "Quality score 70 and above, won or lost"),
+        ...figureSteps(".o_dashboard_ai_closed_low", "Quality score below 40, won or lost"),
+        ...figureSteps(".o_dashboard_ai_completed", "AI enrichment completed"),
+        ...figureSteps(".o_dashboard_ai_pending", "AI enrichment pending"),
+        ...figureSteps(".o_dashboard_ai_failed", "AI enrichment failed"),
         // the first team with won revenue: the demo data's or the test's
         ...chartSteps("teams", null),
         {
