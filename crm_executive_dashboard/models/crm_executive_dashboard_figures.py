@@ -4,7 +4,6 @@ from datetime import datetime, time
 import pytz
 
 from odoo import api, fields, models
-from odoo.osv import expression
 from odoo.tools import SQL
 
 from .crm_executive_dashboard import FIGURES
@@ -178,7 +177,8 @@ class CrmExecutiveDashboardFigures(models.AbstractModel):
         )
         # branches: each period split in halves by creation date, and the leads created outside
         # of both periods (or without creation date) but closed in them (the AI figures come
-        # from their own query, see _query_ai_figures)
+        # from their own query, see _query_ai_figures); the leads the user may read are
+        # searched once, the branches add their range
         window = (p["prev_from_utc"], p["to_utc"])
         cuts = [
             p["prev_from_utc"],
@@ -187,38 +187,32 @@ class CrmExecutiveDashboardFigures(models.AbstractModel):
             p["from_utc"] + (p["to_utc"] - p["from_utc"]) / 2,
             p["to_utc"],
         ]
-        parts = [
-            self._range_domain("create_date", cuts[index], cuts[index + 1]) for index in range(4)
-        ]
+        created = SQL("crm_lead.create_date")
+        parts = [self._in_range_sql(created, cuts[index], cuts[index + 1]) for index in range(4)]
         parts.append(
-            expression.AND(
-                [
-                    [
-                        "|",
-                        "|",
-                        ("create_date", "=", False),
-                        ("create_date", "<", fields.Datetime.to_string(window[0])),
-                        ("create_date", ">=", fields.Datetime.to_string(window[1])),
-                    ],
-                    self._range_domain("date_closed", *window),
-                ]
+            SQL(
+                "(%s IS NULL OR %s < %s OR %s >= %s) AND %s",
+                created,
+                created,
+                window[0],
+                created,
+                window[1],
+                self._in_range_sql(SQL("crm_lead.date_closed"), *window),
             )
         )
-        branches = []
-        for domain in parts:
-            leads_from, leads_where = self._lead_from_where(
-                expression.AND([p["base_domain"], domain])
+        leads_from, leads_where = self._lead_from_where(p["base_domain"])
+        branches = [
+            SQL(
+                "(SELECT %s, %s FROM %s WHERE %s AND %s GROUP BY %s)",
+                keys,
+                aggregates,
+                leads_from,
+                leads_where,
+                part,
+                keys,
             )
-            branches.append(
-                SQL(
-                    "(SELECT %s, %s FROM %s WHERE %s GROUP BY %s)",
-                    keys,
-                    aggregates,
-                    leads_from,
-                    leads_where,
-                    keys,
-                )
-            )
+            for part in parts
+        ]
         self.env.cr.execute(SQL(" UNION ALL ").join(branches))
         return self._roll_up(
             p, self.env.cr.fetchall(), (slices, coarse_slices, period_slices), factor
