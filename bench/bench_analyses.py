@@ -76,11 +76,19 @@ def add_history(env):
 
 def vacuum(args):
     """VACUUM ANALYZE the tables the history step wrote, as autovacuum does after a bulk insert
-    (the visibility map lets the analyses read the stage history's index alone)."""
+    (the visibility map lets the analyses read the stage history's index alone), and the leads'
+    tables: a copy of a database the generator has just filled was never vacuumed, and its
+    index-only scans would read the heap (the year's funnel 3.1 s instead of 1.7 s)."""
     connection = connect(args)
     started = time.time()
     with connection.cursor() as cr:
-        for table in ("mail_message", "mail_tracking_value", "crm_lead_stage_history"):
+        for table in (
+            "mail_message",
+            "mail_tracking_value",
+            "crm_lead_stage_history",
+            "crm_lead",
+            "crm_lead_ai_dashboard",
+        ):
             cr.execute("VACUUM ANALYZE %s" % table)
     connection.close()
     print("vacuum analyze (%.1f s)" % (time.time() - started))
