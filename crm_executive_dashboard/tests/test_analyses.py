@@ -128,6 +128,7 @@ class TestAnalyses(AnalysesCommon):
         for row in data["rows"]:
             if row["domains"]["over"]:
                 self.assertEqual(self.count(user, companies, row["domains"]["over"]), row["over"])
+        self.assertEqual(self.count(user, companies, data["over_domain"]), data["over_total"])
         # the sales agent's "stuck in stage" norms are these 90th percentiles (of the last year)
         with self.patch_now(datetime(2019, 4, 1)):
             agent_norms = self.env["crm.executive.dashboard"].sudo()._stuck_norms(3)

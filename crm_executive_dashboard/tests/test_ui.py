@@ -122,6 +122,17 @@ class TestDashboardUi(HttpCase):
             timeout=300,
         )
 
+    def test_bottlenecks_empty_tour(self):
+        """Without any stage history of won deals (a new database, or history not kept), the
+        bottlenecks page says why its tables are empty, and its total opens an empty list."""
+        self.env["crm.lead.stage.history"].sudo().search([]).unlink()
+        self.env["crm.executive.dashboard.norm"].sudo()._invalidate_norms()
+        self.start_tour(
+            "/web#action=crm_executive_dashboard.crm_executive_dashboard_action",
+            "crm_executive_dashboard_bottlenecks_empty_tour",
+            login="admin",
+        )
+
     def test_digest_sample_tour(self):
         """The dashboard's "Send me a sample now": one sample digest queued, then mailed to
         the user by the digest cron."""

@@ -92,3 +92,35 @@ registry.category("web_tour.tours").add("crm_executive_dashboard_analyses_tour",
         { content: "The overview is shown", trigger: ".o_crm_executive_dashboard .o_dashboard_kpis", run() {} },
     ],
 });
+
+registry.category("web_tour.tours").add("crm_executive_dashboard_bottlenecks_empty_tour", {
+    test: true,
+    url: "/web#action=crm_executive_dashboard.crm_executive_dashboard_action",
+    steps: () => [
+        { content: "The dashboard is open", trigger: ".o_crm_executive_dashboard .o_dashboard_kpis", run() {} },
+        { content: "Open the bottlenecks page", trigger: ".o_dashboard_pages a[data-page='bottlenecks']" },
+        {
+            content: "Without a stage history of won deals, the norms table says why it is empty",
+            trigger: `${PAGE("bottlenecks")} .o_analysis_norms_table .o_analysis_norms_empty:contains('No won deal moved')`,
+            run() {},
+        },
+        {
+            content: "and so does the list of the deals over their norm",
+            trigger: `${PAGE("bottlenecks")} .o_analysis_deals_table td:contains('No open deal is over')`,
+            run() {},
+        },
+        {
+            content: "Its total is zero and opens an empty list with a message, not sample leads",
+            trigger: `${PAGE("bottlenecks")} .o_analysis_over_total:contains('0')`,
+        },
+        {
+            content: "The empty list says there is nothing behind the figure",
+            trigger: ".o_list_view .o_view_nocontent",
+            run() {
+                if (document.querySelector(".o_list_view .o_data_row, .o_view_sample_data")) {
+                    throw new Error("The empty list shows rows");
+                }
+            },
+        },
+    ],
+});
