@@ -7,6 +7,8 @@ from .models.crm_lead_stage_history import (
     HISTORY_TRIGGER,
     LEAD_FUNCTION,
     LEAD_TRIGGER,
+    MESSAGE_FUNCTION,
+    MESSAGE_TRIGGER,
 )
 
 # the indexes the dashboard adds to tables of other modules (see models/crm_lead.py): Odoo
@@ -37,5 +39,8 @@ def uninstall_hook(env):
         env.cr.execute(
             SQL("DROP TRIGGER IF EXISTS %s ON crm_lead_stage_history", SQL.identifier(name))
         )
-    for name in (LEAD_FUNCTION, HISTORY_FUNCTION):
+    env.cr.execute(
+        SQL("DROP TRIGGER IF EXISTS %s ON mail_message", SQL.identifier(MESSAGE_TRIGGER))
+    )
+    for name in (LEAD_FUNCTION, HISTORY_FUNCTION, MESSAGE_FUNCTION):
         env.cr.execute(SQL("DROP FUNCTION IF EXISTS %s()", SQL.identifier(name)))

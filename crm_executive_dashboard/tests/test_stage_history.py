@@ -169,6 +169,37 @@ class TestStageHistory(StageHistoryCase):
         # the norms learned from the history before the merge are forgotten
         self.assertFalse(self.env["crm.executive.dashboard.norm"].sudo().search([]))
 
+    def test_merge_without_messages(self):
+        """A merged lead without any message (created and moved without chatter) gives its
+        history too; the lead kept has messages, and the rows are chained in date order."""
+        quiet = self.env["crm.lead"].with_context(tracking_disable=True, mail_create_nolog=True)
+        with freeze_time("2019-06-01 08:00:00"):
+            silent = quiet.create(
+                {
+                    "name": "Merge silent",
+                    "type": "opportunity",
+                    "team_id": self.team_a.id,
+                    "stage_id": self.stage_new.id,
+                    "expected_revenue": 500,
+                }
+            )
+        self.move(silent.with_context(tracking_disable=True), self.stage_qual, "2019-06-02")
+        self.assertFalse(silent.message_ids)
+        kept = self.new_lead("Merge kept", "2019-06-03 08:00:00", expected_revenue=900)
+        self.move(kept, self.stage_prop, "2019-06-04 08:00:00")
+        with freeze_time("2019-06-07 08:00:00"):
+            head = (kept | silent)._merge_opportunity(max_length=None)
+            self.env.flush_all()
+            self.env.cr.precommit.run()
+        self.assertEqual(head, kept)
+        self.assertFalse(silent.exists())
+        rows = self.rows(head)
+        self.assertEqual(len(rows), 2)
+        self.assertEqual([row[3] for row in rows], sorted(row[3] for row in rows))
+        self.assertFalse(rows[0][2])  # the first stay began at the creation
+        self.assertEqual(rows[1][2], rows[0][3])  # each stay begins at the change before it
+        self.assertEqual(self.create_date_mismatches(), [])
+
     def test_archive_and_unarchive(self):
         """Archiving or losing a lead keeps its history; restored, it goes on from it."""
         Lead = self.env["crm.lead"].with_context(active_test=False)
