@@ -196,11 +196,13 @@ class CrmLead(models.Model):
         env = self.env
 
         def trigger():
-            cron = env.ref(
+            # the cron's id from the cached xmlid lookup (env.ref would also check that the
+            # record exists: one query more in every transaction that queues leads)
+            cron_id = env["ir.model.data"]._xmlid_to_res_id(
                 "llm_lead_scoring.ir_cron_llm_lead_scoring_enrich", raise_if_not_found=False
             )
-            if cron:
-                cron.sudo()._trigger()
+            if cron_id:
+                env["ir.cron"].sudo().browse(cron_id)._trigger()
             cr.precommit.data.pop("llm_lead_scoring.trigger", None)
 
         cr.precommit.add(trigger)
