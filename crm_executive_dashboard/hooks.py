@@ -2,6 +2,7 @@ from odoo.tools import SQL
 
 from .models.crm_lead import AI_TABLE, AI_TRIGGER_FUNCTION, AI_TRIGGERS
 from .models.crm_lead_stage_history import (
+    GIVE_FUNCTION,
     HISTORY_FUNCTION,
     HISTORY_MOVE_TRIGGER,
     HISTORY_TRIGGER,
@@ -44,3 +45,6 @@ def uninstall_hook(env):
     )
     for name in (LEAD_FUNCTION, HISTORY_FUNCTION, MESSAGE_FUNCTION):
         env.cr.execute(SQL("DROP FUNCTION IF EXISTS %s()", SQL.identifier(name)))
+    env.cr.execute(
+        SQL("DROP FUNCTION IF EXISTS %s(integer, integer[])", SQL.identifier(GIVE_FUNCTION))
+    )

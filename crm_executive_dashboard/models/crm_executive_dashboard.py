@@ -401,6 +401,11 @@ class CrmExecutiveDashboard(models.AbstractModel):
         return SQL("(%s >= %s AND %s < %s)", column, start, column, stop)
 
     @api.model
+    def _outside_range_sql(self, column, start, stop):
+        """The rows whose ``column`` is empty or outside [start, stop)."""
+        return SQL("(%s IS NULL OR %s < %s OR %s >= %s)", column, column, start, column, stop)
+
+    @api.model
     def _rate(self, part, whole):
         return round(100.0 * part / whole, 1) if whole else 0.0
 

@@ -113,13 +113,7 @@ class CrmExecutiveDashboardAi(models.AbstractModel):
                 )
             )
         leads_where = SQL(
-            "%s AND (%s IS NULL OR %s < %s OR %s >= %s)",
-            leads_where,
-            created,
-            created,
-            p["from_utc"],
-            created,
-            p["to_utc"],
+            "%s AND %s", leads_where, self._outside_range_sql(created, p["from_utc"], p["to_utc"])
         )
         # the closing date is matched on the AI row's copy (its closed index drives the
         # branch), and on the lead in the aggregates' condition: not on the lead's own index

@@ -191,12 +191,8 @@ class CrmExecutiveDashboardFigures(models.AbstractModel):
         parts = [self._in_range_sql(created, cuts[index], cuts[index + 1]) for index in range(4)]
         parts.append(
             SQL(
-                "(%s IS NULL OR %s < %s OR %s >= %s) AND %s",
-                created,
-                created,
-                window[0],
-                created,
-                window[1],
+                "%s AND %s",
+                self._outside_range_sql(created, *window),
                 self._in_range_sql(SQL("crm_lead.date_closed"), *window),
             )
         )

@@ -16,6 +16,8 @@ LEAD_TRIGGER = "crm_lead_stage_history_create_date"
 # the database in crm's own UPDATE of the messages (no query per merge: crm's tests count them)
 MESSAGE_FUNCTION = "crm_lead_stage_history_follow_messages"
 MESSAGE_TRIGGER = "crm_lead_stage_history_messages_moved"
+# give(head, tails): the one way a lead gets the history of others (trigger and _merge_into)
+GIVE_FUNCTION = "crm_lead_stage_history_give"
 HISTORY_COLUMNS = ("date_to", "stage_id", "next_stage_id", "date_from")
 
 
@@ -125,25 +127,31 @@ class CrmLeadStageHistory(models.Model):
         )
 
     def _init_merge_trigger(self):
-        """The trigger that gives a lead's history to the lead its messages move to (crm's
-        merge moves the messages of the merged leads to the lead kept, then deletes them),
-        chains the stays of that lead again in date order and forgets the norms learned
-        today (see ``_merge_into``, which does the same for merged leads without messages)."""
+        """``GIVE_FUNCTION``: give ``head`` the history of ``tails``, chain the stays of
+        ``head`` again in date order (each begins at the change before it, or at the creation
+        of ``head``, as the merged tracking values read) and forget the norms learned today;
+        and the trigger that calls it when crm's merge moves the messages of the merged leads
+        to the lead kept (``_merge_into`` calls it for merged leads without messages)."""
         self._cr.execute(
             SQL(
-                """CREATE OR REPLACE FUNCTION %(function)s() RETURNS trigger
-                   LANGUAGE plpgsql AS $$
+                """CREATE OR REPLACE FUNCTION %(give)s(head integer, tails integer[])
+                   RETURNS void LANGUAGE plpgsql AS $$
                    DECLARE moved integer;
                    BEGIN
-                       UPDATE %(table)s SET lead_id = NEW.res_id WHERE lead_id = OLD.res_id;
+                       UPDATE %(table)s SET lead_id = head WHERE lead_id = ANY(tails);
                        GET DIAGNOSTICS moved = ROW_COUNT;
                        IF moved > 0 THEN
                            UPDATE %(table)s h SET date_from = c.previous
                              FROM (SELECT id, LAG(date_to) OVER (ORDER BY date_to, id) AS previous
-                                     FROM %(table)s WHERE lead_id = NEW.res_id) c
+                                     FROM %(table)s WHERE lead_id = head) c
                             WHERE h.id = c.id AND h.date_from IS DISTINCT FROM c.previous;
                            DELETE FROM %(norms)s;
                        END IF;
+                   END $$;
+                   CREATE OR REPLACE FUNCTION %(function)s() RETURNS trigger
+                   LANGUAGE plpgsql AS $$
+                   BEGIN
+                       PERFORM %(give)s(NEW.res_id, ARRAY[OLD.res_id]);
                        RETURN NULL;
                    END $$;
                    DROP TRIGGER IF EXISTS %(trigger)s ON mail_message;
@@ -152,6 +160,7 @@ class CrmLeadStageHistory(models.Model):
                                           AND NEW.res_id IS NOT NULL
                                           AND OLD.res_id IS DISTINCT FROM NEW.res_id)
                        EXECUTE FUNCTION %(function)s()""",
+                give=SQL.identifier(GIVE_FUNCTION),
                 function=SQL.identifier(MESSAGE_FUNCTION),
                 trigger=SQL.identifier(MESSAGE_TRIGGER),
                 table=SQL.identifier(self._table),
@@ -222,23 +231,13 @@ class CrmLeadStageHistory(models.Model):
 
     @api.model
     def _merge_into(self, head, tails):
-        """Give ``head`` the history of ``tails`` (as crm's merge gives it their messages), then
-        chain its stays again in date order: each begins at the change before it (or at the
-        creation of ``head``), as the merged tracking values read."""
+        """Give ``head`` the history of ``tails`` (as crm's merge gives it their messages):
+        ``GIVE_FUNCTION``, see ``_init_merge_trigger``."""
         self.flush_model()
-        self.env["crm.executive.dashboard.norm"].sudo()._invalidate_norms()
         self.env.cr.execute(
-            SQL(
-                """UPDATE %(table)s SET lead_id = %(head)s WHERE lead_id = ANY(%(tails)s);
-                   UPDATE %(table)s h SET date_from = c.previous
-                     FROM (SELECT id, LAG(date_to) OVER (ORDER BY date_to, id) AS previous
-                             FROM %(table)s WHERE lead_id = %(head)s) c
-                    WHERE h.id = c.id AND h.date_from IS DISTINCT FROM c.previous""",
-                table=SQL.identifier(self._table),
-                head=head.id,
-                tails=tails.ids,
-            )
+            SQL("SELECT %s(%s, %s)", SQL.identifier(GIVE_FUNCTION), head.id, tails.ids)
         )
+        self.env["crm.executive.dashboard.norm"].invalidate_model()
         self.invalidate_model()
 
 
