@@ -1,6 +1,6 @@
 /** @odoo-module **/
 
-import { Component, onRendered, onWillStart, useState } from "@odoo/owl";
+import { Component, markup, onRendered, onWillStart, useState } from "@odoo/owl";
 import { registry } from "@web/core/registry";
 import { useService } from "@web/core/utils/hooks";
 import { KeepLast } from "@web/core/utils/concurrency";
@@ -247,8 +247,9 @@ export class ExecutiveDashboard extends Component {
             // alone is not read), the context keeps it for the views opened from the list
             useSampleModel: false,
             context: { active_test: false, create: false, useSampleModel: false },
-            help: `<p class="o_view_nocontent_empty_folder">${escape(_t("Nothing behind this figure"))}</p>
-                   <p>${escape(_t("No record matches this figure for the period and filters of the dashboard."))}</p>`,
+            // markup: the views render the help with t-out (a plain string is shown escaped)
+            help: markup(`<p class="o_view_nocontent_empty_folder">${escape(_t("Nothing behind this figure"))}</p>
+                   <p>${escape(_t("No record matches this figure for the period and filters of the dashboard."))}</p>`),
             target: "current",
         });
     }

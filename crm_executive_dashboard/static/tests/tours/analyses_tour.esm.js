@@ -115,7 +115,8 @@ registry.category("web_tour.tours").add("crm_executive_dashboard_bottlenecks_emp
         },
         {
             content: "The empty list says there is nothing behind the figure",
-            trigger: ".o_list_view .o_view_nocontent",
+            // the help rendered as HTML (a string would show its tags as text)
+            trigger: ".o_list_view .o_view_nocontent .o_view_nocontent_empty_folder:contains('Nothing behind this figure')",
             run() {
                 if (document.querySelector(".o_list_view .o_data_row, .o_view_sample_data")) {
                     throw new Error("The empty list shows rows");

@@ -207,7 +207,7 @@ registry.category("web_tour.tours").add("crm_executive_dashboard_tour", {
         },
         {
             content: "An empty list with a message, no sample leads",
-            trigger: ".o_list_view .o_view_nocontent:contains('Nothing behind this figure')",
+            trigger: ".o_list_view .o_view_nocontent .o_view_nocontent_empty_folder:contains('Nothing behind this figure')",
             extra_trigger: ".o_breadcrumb:contains('Leads created')",
             run() {
                 checkList();
