@@ -130,8 +130,9 @@ class CrmLeadStageHistory(models.Model):
         """``GIVE_FUNCTION``: give ``head`` the history of ``tails``, chain the stays of
         ``head`` again in date order (each begins at the change before it, or at the creation
         of ``head``, as the merged tracking values read) and forget the norms learned today;
-        and the trigger that calls it when crm's merge moves the messages of the merged leads
-        to the lead kept (``_merge_into`` calls it for merged leads without messages)."""
+        and the trigger that calls it when crm's merge has moved all the messages of a merged
+        lead (``message_ids``: all but user notifications) to the lead kept (``_merge_into``
+        calls it for merged leads without messages)."""
         self._cr.execute(
             SQL(
                 """CREATE OR REPLACE FUNCTION %(give)s(head integer, tails integer[])
@@ -151,7 +152,13 @@ class CrmLeadStageHistory(models.Model):
                    CREATE OR REPLACE FUNCTION %(function)s() RETURNS trigger
                    LANGUAGE plpgsql AS $$
                    BEGIN
-                       PERFORM %(give)s(NEW.res_id, ARRAY[OLD.res_id]);
+                       -- crm's merge moves every message of a merged lead: one message moved
+                       -- alone (its author may, over RPC) leaves the history where it is
+                       IF NOT EXISTS (SELECT 1 FROM mail_message
+                                       WHERE model = 'crm.lead' AND res_id = OLD.res_id
+                                         AND message_type != 'user_notification') THEN
+                           PERFORM %(give)s(NEW.res_id, ARRAY[OLD.res_id]);
+                       END IF;
                        RETURN NULL;
                    END $$;
                    DROP TRIGGER IF EXISTS %(trigger)s ON mail_message;

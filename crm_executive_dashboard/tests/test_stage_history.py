@@ -169,6 +169,24 @@ class TestStageHistory(StageHistoryCase):
         # the norms learned from the history before the merge are forgotten
         self.assertFalse(self.env["crm.executive.dashboard.norm"].sudo().search([]))
 
+    def test_message_moved_alone_keeps_the_history(self):
+        """A salesperson may move a message of his lead to another of his leads (over RPC):
+        the history stays with the lead it belongs to; only a merge, which moves every
+        message, gives it away."""
+        first = self.new_lead("Moved A", "2019-06-01 08:00:00")
+        second = self.new_lead("Moved B", "2019-06-02 08:00:00")
+        self.move(first, self.stage_qual, "2019-06-03 08:00:00")
+        before_first, before_second = self.rows(first), self.rows(second)
+        self.assertTrue(before_first)
+        note = first.with_user(self.user_salesman).message_post(body="Meant for the other lead")
+        note.with_user(self.user_salesman).write({"res_id": second.id})
+        self.env.flush_all()
+        self.env.invalidate_all()
+        self.assertEqual(note.res_id, second.id)
+        self.assertTrue(first.message_ids)
+        self.assertEqual(self.rows(first), before_first)
+        self.assertEqual(self.rows(second), before_second)
+
     def test_merge_without_messages(self):
         """A merged lead without any message (created and moved without chatter) gives its
         history too; the lead kept has messages, and the rows are chained in date order."""
