@@ -38,7 +38,7 @@ FIGURES = (
     "weighted",
     "stage_days",
 )
-# the AI figures, in the order of the AI aggregates of the main query (then the won-rate ones)
+# the AI figures (see _query_ai_figures)
 AI_FIGURES = (
     "scored",
     "score",
