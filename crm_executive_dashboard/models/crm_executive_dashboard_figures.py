@@ -151,10 +151,8 @@ class CrmExecutiveDashboardFigures(models.AbstractModel):
         period_bounds, period_slices = self._slices(p, [], buckets=False)
         # st: the stage of active leads (0: none), -1 lost (archived at probability 0; the
         # leads archived without being lost are never counted, so not read)
-        keys = SQL(
-            """crm_lead.company_id, crm_lead.team_id, crm_lead.user_id,
-               CASE WHEN crm_lead.active THEN COALESCE(crm_lead.stage_id, 0) ELSE -1 END,
-               crm_lead.type = 'opportunity',
+        slice_keys = SQL(
+            """crm_lead.type = 'opportunity',
                width_bucket(crm_lead.create_date, CASE WHEN crm_lead.date_closed IS NULL
                                                        THEN %(bounds)s ELSE %(coarse)s END),
                width_bucket(crm_lead.date_closed, CASE WHEN crm_lead.active
@@ -162,6 +160,26 @@ class CrmExecutiveDashboardFigures(models.AbstractModel):
             bounds=self._timestamp_array(bounds),
             coarse=self._timestamp_array(coarse_bounds),
             period=self._timestamp_array(period_bounds),
+        )
+        keys = SQL(
+            """crm_lead.company_id, crm_lead.team_id, crm_lead.user_id,
+               CASE WHEN crm_lead.active THEN COALESCE(crm_lead.stage_id, 0) ELSE -1 END, %s""",
+            slice_keys,
+        )
+        # the leads created in the previous period only count in its totals, unless closed in
+        # the current one: no team and salesperson (-1) for the others, and no stage but the
+        # won ones (a third fewer groups)
+        closed_later = SQL("crm_lead.date_closed >= %s", p["from_utc"])
+        previous_keys = SQL(
+            """crm_lead.company_id,
+               CASE WHEN %(later)s THEN crm_lead.team_id ELSE -1 END,
+               CASE WHEN %(later)s THEN crm_lead.user_id ELSE -1 END,
+               CASE WHEN NOT crm_lead.active THEN -1
+                    WHEN crm_lead.stage_id = ANY(%(won)s) THEN crm_lead.stage_id ELSE 0 END,
+               %(slices)s""",
+            later=closed_later,
+            won=p["won_stage_ids"] or [0],
+            slices=slice_keys,
         )
         # each sum only over the leads whose groups use it (the condition is the same for all
         # the leads of a group): the amounts of active leads (won, open), the cycle of active
@@ -208,13 +226,13 @@ class CrmExecutiveDashboardFigures(models.AbstractModel):
         branches = [
             SQL(
                 "(SELECT %s, %s FROM %s WHERE %s AND %s GROUP BY 1, 2, 3, 4, 5, 6, 7)",
-                keys,
+                previous_keys if index < 2 else keys,
                 aggregates,
                 leads_from,
                 leads_where,
                 part,
             )
-            for part in parts
+            for index, part in enumerate(parts)
         ]
         self.env.cr.execute(SQL(" UNION ALL ").join(branches))
         return self._roll_up(
@@ -348,6 +366,9 @@ class CrmExecutiveDashboardFigures(models.AbstractModel):
                     values = won_buckets.setdefault(won_bucket, [0, 0.0])
                     values[0] += count
                     values[1] += amount
+        # the groups counted in the previous period's totals only (see _query_period_figures)
+        teams.pop(-1, None)
+        users.pop(-1, None)
         for name in (CYCLE, DAYS):
             for index in (0, 1):
                 number = counts[name + index]
