@@ -378,6 +378,28 @@ class TestDashboardData(DashboardCommon):
         self.assertEqual(data["period"]["granularity"], "month")
         self.assertEqual(len(data["trends"]["buckets"]), 12)
 
+    def test_lead_of_the_previous_period_won_in_this_one(self):
+        """A deal created in February and won in March counts in March's won figures of its
+        team and salesperson (the main query keeps their detail for the leads of the previous
+        period closed since), and still in February's created leads."""
+        self.env.cr.execute(
+            "UPDATE crm_lead SET date_closed = '2019-03-12 10:00:00' WHERE id = %s",
+            (self.leads["lead_prev_won"].id,),
+        )
+        self.env["crm.lead"].invalidate_model()
+        companies = [self.company_main.id]
+        data = self.dashboard(self.user_manager, companies)
+        self.assertKpis(data, self.expected_kpis(self.user_manager, companies))
+        self.assertEqual(data["kpis"]["won_opportunities"]["value"], 2)
+        self.assertEqual(data["kpis"]["won_opportunities"]["previous"], 0)
+        self.assertEqual(data["kpis"]["total_leads"]["previous"], 1)
+        team = next(row for row in data["team_performance"] if row["name"] == "Dash Team A")
+        self.assertEqual((team["leads"], team["won"], team["revenue"]), (4, 2, 2800.0))
+        agent = next(row for row in data["agent_metrics"] if row["name"] == "Dash Salesman")
+        self.assertEqual((agent["won"], agent["revenue"]), (2, 2800.0))
+        self.assertEqual(sum(bucket["won"] for bucket in data["trends"]["buckets"]), 2)
+        self.assertEqual(data["trends"]["buckets"][11]["won"], 1)  # March 12th
+
     def test_timezone_days(self):
         """A lead created at 23:30 UTC on Feb 28th is a March 1st lead in Brussels."""
         self.env.cr.execute(
