@@ -180,8 +180,11 @@ class CrmExecutiveDashboardAnalyses(models.AbstractModel):
         # indexes by (creation date, lead) (merge joins, no sort): the furthest stage (position
         # in ``stage_ids``) each lead has been in, counted per segment (rows with a GROUPING
         # mask), then the median of the completed stays per stage (rows with mask -1, the stage
-        # in ``pos``). Hashing the leads of a year (half a million) cost twice as much; without
-        # parallel scans the two parts run side by side, each in a process of its own
+        # in ``pos``). Hashing the leads of a year (half a million) cost twice as much; so did
+        # grouping the joined rows by lead (a hash table of every lead): the history is
+        # grouped by lead in its index order before the join. Without parallel scans the two
+        # parts run side by side, each in a process of its own
+        in_period = self._in_range_sql(SQL("h.lead_create_date"), p["from_utc"], p["to_utc"])
         with self._planner(
             enable_hashjoin="off",
             min_parallel_index_scan_size="8GB",
@@ -194,14 +197,16 @@ class CrmExecutiveDashboardAnalyses(models.AbstractModel):
                          FROM (SELECT team_id, user_id, source_id, pos, COUNT(*) AS leads
                                  FROM (SELECT crm_lead.team_id, crm_lead.user_id,
                                               crm_lead.source_id,
-                                              GREATEST(%(current)s, MAX(GREATEST(%(left)s,
-                                                                                 %(entered)s)))
-                                                  AS pos
+                                              GREATEST(%(current)s, furthest.pos) AS pos
                                          FROM %(leads_from)s
-                                    LEFT JOIN crm_lead_stage_history h
-                                           ON %(history_join)s
-                                        WHERE %(leads_where)s
-                                     GROUP BY crm_lead.id) per_lead
+                                    LEFT JOIN (SELECT h.lead_create_date, h.lead_id,
+                                                      MAX(GREATEST(%(left)s, %(entered)s)) AS pos
+                                                 FROM crm_lead_stage_history h
+                                                WHERE %(in_period)s
+                                             GROUP BY h.lead_create_date, h.lead_id) furthest
+                                           ON furthest.lead_create_date = crm_lead.create_date
+                                          AND furthest.lead_id = crm_lead.id
+                                        WHERE %(leads_where)s) per_lead
                                 WHERE pos IS NOT NULL
                              GROUP BY team_id, user_id, source_id, pos) segments
                      GROUP BY GROUPING SETS ((pos), (team_id, pos), (user_id, pos),
@@ -210,7 +215,9 @@ class CrmExecutiveDashboardAnalyses(models.AbstractModel):
                        SELECT -1, NULL, NULL, NULL, h.stage_id, NULL,
                               percentile_cont(0.5) WITHIN GROUP (ORDER BY stay.days)
                          FROM %(leads_from)s
-                         JOIN crm_lead_stage_history h ON %(history_join)s
+                         JOIN crm_lead_stage_history h
+                           ON h.lead_create_date = crm_lead.create_date
+                          AND h.lead_id = crm_lead.id AND %(in_period)s
                    CROSS JOIN LATERAL (
                               SELECT date_part(
                                          'epoch',
@@ -223,11 +230,7 @@ class CrmExecutiveDashboardAnalyses(models.AbstractModel):
                     entered=position(SQL("h.next_stage_id")),
                     leads_from=leads_from,
                     leads_where=leads_where,
-                    history_join=SQL(
-                        "h.lead_create_date = crm_lead.create_date AND h.lead_id = crm_lead.id "
-                        "AND %s",
-                        self._in_range_sql(SQL("h.lead_create_date"), p["from_utc"], p["to_utc"]),
-                    ),
+                    in_period=in_period,
                 )
             )
             rows = self.env.cr.fetchall()
