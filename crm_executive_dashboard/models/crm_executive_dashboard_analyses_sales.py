@@ -273,10 +273,10 @@ class CrmExecutiveDashboardAnalysesSales(models.AbstractModel):
         leads_from, leads_where = self._lead_from_where(domains["closed"])
         self.env.cr.execute(
             SQL(
-                """SELECT width_bucket(crm_lead.date_closed, %s::timestamp[]),
+                """SELECT width_bucket(crm_lead.date_closed, %s),
                           COUNT(*) FILTER (WHERE %s), COUNT(*) FILTER (WHERE NOT %s)
                      FROM %s WHERE %s GROUP BY 1""",
-                bounds,
+                self._timestamp_array(bounds),
                 self._state_sql(p)["won"],
                 self._state_sql(p)["won"],
                 leads_from,

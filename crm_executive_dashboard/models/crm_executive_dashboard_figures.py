@@ -121,7 +121,8 @@ class CrmExecutiveDashboardFigures(models.AbstractModel):
 
     @api.model
     def _timestamp_array(self, instants):
-        """``instants`` as one ``timestamp[]`` literal: PostgreSQL parses one constant, not an
+        """``instants`` (naive UTC datetimes) as one ``timestamp[]`` literal, the one way the
+        dashboard passes bounds to ``width_bucket``: PostgreSQL parses one constant, not an
         ``ARRAY[...]`` of casts (the main query repeats its bounds in every branch)."""
         return SQL(
             "%s::timestamp[]", "{%s}" % ",".join(instant.isoformat() for instant in instants)

@@ -105,7 +105,7 @@ class CrmExecutiveDashboardKpi(models.AbstractModel):
         date_column = SQL.identifier("crm_lead", date_field)
         keys = [
             SQL("crm_lead.company_id"),
-            SQL("width_bucket(%s, %s::timestamp[])", date_column, bounds),
+            SQL("width_bucket(%s, %s)", date_column, self._timestamp_array(bounds)),
         ]
         if group:
             keys.insert(0, group)

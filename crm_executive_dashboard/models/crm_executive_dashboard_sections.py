@@ -202,13 +202,13 @@ class CrmExecutiveDashboardSections(models.AbstractModel):
         self.env.cr.execute(
             SQL(
                 """SELECT date_trunc('month', crm_lead.date_deadline)::date, crm_lead.company_id,
-                      width_bucket(crm_lead.create_date, %(steps)s::timestamp[]), COUNT(*),
+                      width_bucket(crm_lead.create_date, %(steps)s), COUNT(*),
                       SUM(crm_lead.expected_revenue::float8 * crm_lead.probability),
                       SUM(crm_lead.expected_revenue),
                       SUM(crm_lead.expected_revenue)
                           FILTER (WHERE crm_lead.probability >= %(commit)s)
                  FROM %(from)s WHERE %(where)s GROUP BY 1, 2, 3""",
-                steps=steps,
+                steps=self._timestamp_array(steps),
                 commit=FORECAST_COMMIT_PROBABILITY,
                 **{"from": leads_from, "where": leads_where},
             )
