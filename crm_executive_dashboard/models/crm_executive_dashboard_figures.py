@@ -1,5 +1,5 @@
 import bisect
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
 import pytz
 
@@ -82,6 +82,22 @@ class CrmExecutiveDashboardFigures(models.AbstractModel):
         if "conversion" not in p:
             p["conversion"] = self._conversion(p["currency"])
         return p["conversion"]
+
+    @api.model
+    def _rate_step(self, p, column):
+        """``(key, rate)``: ``key`` the SQL of a lead's currency rate step by ``column`` (a
+        date), to group by; ``rate(company_id, step)`` the factor converting that company's
+        sums of that step (step 0: before the first rate; no date: not converted)."""
+        steps, factor = self._period_conversion(p)
+        bounds = [datetime.combine(day, time.min) for day in steps] or [datetime.min]
+
+        def rate(company_id, step):
+            if step is None:
+                return 1.0
+            day = bounds[step - 1].date() if step else bounds[0].date() - timedelta(days=1)
+            return factor(company_id, day)
+
+        return SQL("width_bucket(%s, %s)", column, self._timestamp_array(bounds)), rate
 
     # ------------------------------------------------------------
     # MAIN QUERY

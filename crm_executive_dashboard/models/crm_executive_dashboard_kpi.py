@@ -1,5 +1,3 @@
-from datetime import datetime, time, timedelta
-
 import pytz
 
 from odoo import api, fields, models
@@ -99,14 +97,9 @@ class CrmExecutiveDashboardKpi(models.AbstractModel):
         company and currency rate step of ``date_field`` (then ``group``), ``rate`` the factor
         converting the company's amounts at that step (as ``_roll_up`` and ``_get_forecast``
         do); leads without that date are not converted."""
-        steps, factor = self._period_conversion(p)
-        bounds = [datetime.combine(day, time.min) for day in steps] or [datetime.min]
+        step_key, rate_of = self._rate_step(p, SQL.identifier("crm_lead", date_field))
         leads_from, leads_where = self._lead_from_where(domain)
-        date_column = SQL.identifier("crm_lead", date_field)
-        keys = [
-            SQL("crm_lead.company_id"),
-            SQL("width_bucket(%s, %s)", date_column, self._timestamp_array(bounds)),
-        ]
+        keys = [SQL("crm_lead.company_id"), step_key]
         if group:
             keys.insert(0, group)
         self.env.cr.execute(
@@ -126,12 +119,7 @@ class CrmExecutiveDashboardKpi(models.AbstractModel):
                 row[len(keys) - 2 : len(keys)],
                 row[len(keys) :],
             )
-            if step is None:
-                rate = 1.0
-            else:  # step 0: before the first rate
-                day = bounds[step - 1].date() if step else bounds[0].date() - timedelta(days=1)
-                rate = factor(company_id, day)
-            result.append((*head, rate, *tail))
+            result.append((*head, rate_of(company_id, step), *tail))
         return result
 
     @api.model

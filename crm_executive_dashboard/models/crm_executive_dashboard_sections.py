@@ -1,4 +1,4 @@
-from datetime import datetime, time, timedelta
+from datetime import timedelta
 
 from dateutil.relativedelta import relativedelta
 
@@ -194,32 +194,27 @@ class CrmExecutiveDashboardSections(models.AbstractModel):
             ]
         )
         leads_from, leads_where = self._lead_from_where(domain)
-        steps, factor = self._period_conversion(p)
-        steps = [datetime.combine(day, time.min) for day in steps] or [datetime.min]
+        step_key, rate_of = self._rate_step(p, SQL("crm_lead.create_date"))
         # amounts by month, company and rate step of the creation date (open leads are
         # converted at their creation date), converted afterwards; summed as numeric (a
         # numeric is converted to float8 through its text, see _query_period_figures)
         self.env.cr.execute(
             SQL(
                 """SELECT date_trunc('month', crm_lead.date_deadline)::date, crm_lead.company_id,
-                      width_bucket(crm_lead.create_date, %(steps)s), COUNT(*),
+                      %(step)s, COUNT(*),
                       SUM(crm_lead.expected_revenue::float8 * crm_lead.probability),
                       SUM(crm_lead.expected_revenue),
                       SUM(crm_lead.expected_revenue)
                           FILTER (WHERE crm_lead.probability >= %(commit)s)
                  FROM %(from)s WHERE %(where)s GROUP BY 1, 2, 3""",
-                steps=self._timestamp_array(steps),
+                step=step_key,
                 commit=FORECAST_COMMIT_PROBABILITY,
                 **{"from": leads_from, "where": leads_where},
             )
         )
         by_month = {}
         for month, company_id, step, count, weighted, best, worst in self.env.cr.fetchall():
-            if step is None:  # no creation date: not converted
-                rate = 1.0
-            else:  # step 0: before the first rate
-                day = steps[step - 1].date() if step else steps[0].date() - timedelta(days=1)
-                rate = factor(company_id, day)
+            rate = rate_of(company_id, step)
             values = by_month.setdefault(month, [0, 0.0, 0.0, 0.0])
             values[0] += count
             values[1] += (weighted or 0.0) * rate / 100.0
